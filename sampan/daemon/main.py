@@ -1,0 +1,153 @@
+"""`sampand`: the daemon. Serves the Docker Engine API on a unix socket (and/or TCP)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .. import __version__
+from ..errors import SampanError
+from .config import DaemonConfig
+
+log = logging.getLogger("sampand")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="sampand", description="sampan daemon: the Docker Engine API")
+    p.add_argument("-H", "--host", action="append", default=None, help="unix:///path or tcp://host:port")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--exec-root", default=None)
+    p.add_argument("--config-file", default=None)
+    p.add_argument("-p", "--pidfile", default=None)
+    p.add_argument("-D", "--debug", action="store_true", default=None)
+    p.add_argument("-s", "--storage-driver", default=None)
+    p.add_argument("--default-runtime", default=None)
+    p.add_argument("-v", "--version", action="store_true")
+    return p.parse_args(argv)
+
+
+def build_config(ns: argparse.Namespace) -> DaemonConfig:
+    cfg = DaemonConfig()
+    if ns.config_file:
+        cfg.config_file = Path(ns.config_file)
+    cfg.load_file(required=bool(ns.config_file))
+    if ns.host:
+        cfg.hosts = ns.host
+    if ns.data_root:
+        cfg.data_root = Path(ns.data_root)
+    if ns.exec_root:
+        cfg.exec_root = Path(ns.exec_root)
+    if ns.pidfile:
+        cfg.pidfile = Path(ns.pidfile)
+    elif cfg.pidfile is None:
+        cfg.pidfile = cfg.exec_root / "sampand.pid"
+    if ns.debug:
+        cfg.debug = True
+    if ns.storage_driver:
+        cfg.storage_driver = ns.storage_driver
+    if ns.default_runtime:
+        cfg.default_runtime = ns.default_runtime
+    cfg.data_root = cfg.data_root.resolve()
+    cfg.exec_root = cfg.exec_root.resolve()
+    return cfg
+
+
+def _take_pidfile(path: Path) -> None:
+    try:
+        old = int(path.read_text().strip())
+    except (OSError, ValueError):
+        old = 0
+    if old and old != os.getpid():
+        try:
+            os.kill(old, 0)
+            with open(f"/proc/{old}/cmdline", "rb") as f:
+                if b"sampan" in f.read():
+                    raise SampanError(f"pid file found, ensure sampand is not running or delete {path}")
+        except (ProcessLookupError, FileNotFoundError):
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, path)
+
+
+def _preload() -> None:
+    """Import what monitors and container children use, before any fork (see monitor/process)."""
+    import sampan.runtime.container  # noqa: F401
+    import sampan.runtime.spec  # noqa: F401
+    import sampan.runtime.mounts  # noqa: F401
+    import sampan.linux.syscalls  # noqa: F401
+    import traceback  # noqa: F401
+
+
+async def run(cfg: DaemonConfig) -> None:
+    from ..api import containers, exec as exec_api, images, system
+    from ..api.http import App, Router, serve
+    from ..engine.core import Engine
+
+    _preload()
+    engine = Engine(cfg)
+    await engine.start()
+    router = Router()
+    for mod in (system, containers, exec_api, images):
+        mod.register(router)
+    app = App(router, engine)
+    servers = [await serve(app, h) for h in cfg.hosts]
+    log.info("sampand %s listening on %s (data root %s)", __version__, ", ".join(cfg.hosts), cfg.data_root)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down; containers keep running (live restore)")
+    for s in servers:
+        s.close()
+    for h in cfg.hosts:
+        if h.startswith("unix://"):
+            try:
+                os.unlink(h[len("unix://"):])
+            except OSError:
+                pass
+    engine.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ns = parse_args(argv)
+    if ns.version:
+        print(f"sampand version {__version__}")
+        return
+    try:
+        cfg = build_config(ns)
+    except SampanError as e:
+        print(f"sampand: {e}", file=sys.stderr)
+        sys.exit(1)
+    logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.geteuid() != 0:
+        print("sampand: must run as root (rootless mode is not supported yet)", file=sys.stderr)
+        sys.exit(1)
+    try:
+        _take_pidfile(cfg.pidfile)
+    except SampanError as e:
+        print(f"sampand: {e}", file=sys.stderr)
+        sys.exit(1)
+    try:
+        asyncio.run(run(cfg))
+    except SampanError as e:
+        print(f"sampand: {e}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        try:
+            if cfg.pidfile and cfg.pidfile.read_text().strip() == str(os.getpid()):
+                cfg.pidfile.unlink()
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    main()

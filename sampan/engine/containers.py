@@ -1,0 +1,667 @@
+"""Container lifecycle: create, start, stop, kill, wait, remove, list, inspect, rename, attach.
+
+State lives in SQLite (one row per container, one transaction per change) and in memory for
+fast listing. A running container is owned by its monitor process; this service talks to it
+over the monitor's socket and learns about exits from the monitor's status stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import logging
+import os
+import shutil
+import signal as _signal
+from typing import Any, AsyncIterator
+
+from ..errors import Conflict, InvalidParameter, NotFound, NotModified
+from ..monitor import process as monitor
+from ..monitor.logfile import parse_rfc3339_nano
+from . import createconfig
+from .container import Container, State, new_id, now_rfc3339, random_name, validate_name
+from .monitorclient import MonitorLink, monitor_request
+
+log = logging.getLogger("sampan.containers")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL
+);
+"""
+
+HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+         "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+
+
+def parse_signal(value: str | int | None, default: int = _signal.SIGKILL) -> int:
+    """Docker accepts `KILL`, `SIGKILL`, `9`."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, int):
+        sig = value
+    else:
+        v = value.strip().upper()
+        if v.isdigit():
+            sig = int(v)
+        else:
+            name = v if v.startswith("SIG") else "SIG" + v
+            try:
+                sig = int(getattr(_signal.Signals, name))
+            except AttributeError:
+                raise InvalidParameter(f"Invalid signal: {value}") from None
+    if not 0 < sig < 65:
+        raise InvalidParameter(f"Invalid signal: {value}")
+    return sig
+
+
+class ContainerService:
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.config = engine.config
+        self.db = engine.db
+        self.images = engine.images
+        self.db.migrate(SCHEMA)
+        self._by_id: dict[str, Container] = {}
+        self._links: dict[str, MonitorLink] = {}
+        self._pending_attach: dict[str, list[monitor.Attach]] = {}
+        self._exit_waiters: dict[str, list[asyncio.Future]] = {}
+        self._remove_waiters: dict[str, list[asyncio.Future]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.execs: Any = None  # set by the engine (ExecService)
+        for row in self.db.query("SELECT data FROM containers"):
+            c = Container.from_row(row["data"])
+            self._by_id[c.id] = c
+        self.images.set_usage_check(self.users_of_image)
+
+    # -- lookup -------------------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        if not ref:
+            raise NotFound("No such container: ")
+        c = self._by_id.get(ref)
+        if c:
+            return c
+        name = ref.lstrip("/")
+        for c in self._by_id.values():
+            if c.name == name:
+                return c
+        matches = [c for c in self._by_id.values() if c.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameter(f"Multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def all(self) -> list[Container]:
+        return list(self._by_id.values())
+
+    def users_of_image(self, image_id: str) -> list[str]:
+        return [c.id for c in self._by_id.values() if c.image_id == image_id]
+
+    def counts(self) -> dict[str, int]:
+        running = sum(1 for c in self._by_id.values() if c.state.Running and not c.state.Paused)
+        paused = sum(1 for c in self._by_id.values() if c.state.Paused)
+        return {"Containers": len(self._by_id), "ContainersRunning": running,
+                "ContainersPaused": paused, "ContainersStopped": len(self._by_id) - running - paused}
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        lock = self._locks.get(cid)
+        if lock is None:
+            lock = self._locks[cid] = asyncio.Lock()
+        return lock
+
+    def _save(self, c: Container) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO containers (id, name, data) VALUES (?, ?, ?)", c.to_row())
+
+    # -- create -------------------------------------------------------------------------------
+    def create(self, body: Any, name: str | None) -> dict[str, Any]:
+        config, host = createconfig.split_body(body)
+        if name:
+            name = validate_name(name)
+            self._check_name_free(name)
+        image_ref = config.get("Image") or ""
+        if not image_ref:
+            raise InvalidParameter("no image specified")
+        image = self.images.resolve(image_ref)
+        merged = createconfig.merge_image_config(config, image.config.get("config") or {})
+        path, args = createconfig.command_of(merged)
+        mode = host.get("NetworkMode") or "default"
+        if mode not in ("default", "bridge", "host", "none") and not mode.startswith("container:"):
+            raise NotFound(f"network {mode} not found")
+        if mode.startswith("container:"):
+            raise InvalidParameter("network mode container:<name> is not supported yet")
+        host.setdefault("Runtime", self.config.default_runtime)
+        if not host.get("Runtime"):
+            host["Runtime"] = self.config.default_runtime
+        if host["Runtime"] not in ("sampan", "runc", "crun"):
+            raise InvalidParameter(f"unknown or invalid runtime name: {host['Runtime']}")
+        host = createconfig.fill_host_config(host)
+        cid = new_id()
+        if not merged.get("Hostname"):
+            merged["Hostname"] = cid[:12] if mode != "host" else os.uname().nodename
+        if not name:
+            name = self._unique_random_name()
+        cdir = self.config.containers_dir / cid
+        c = Container(id=cid, name=name, created=now_rfc3339(), image=image_ref, image_id=image.id,
+                      config=merged, host_config=host, path=path, args=args,
+                      lower_dirs=[str(p) for p in image.layer_dirs], dir=str(cdir))
+        tmp = self.config.containers_dir / f".tmp-{cid}"
+        for sub in ("upper", "work", "merged"):
+            (tmp / sub).mkdir(parents=True, exist_ok=True)
+        self._write_etc_files(tmp, c)
+        os.rename(tmp, cdir)
+        try:
+            self._save(c)
+        except Exception:
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
+        self._by_id[cid] = c
+        return {"Id": cid, "Warnings": []}
+
+    def _check_name_free(self, name: str, exclude: str | None = None) -> None:
+        for other in self._by_id.values():
+            if other.name == name and other.id != exclude:
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                               f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.')
+
+    def _unique_random_name(self) -> str:
+        names = {c.name for c in self._by_id.values()}
+        for _ in range(100):
+            n = random_name()
+            if n not in names:
+                return n
+        return random_name() + "_" + new_id()[:6]
+
+    def _write_etc_files(self, cdir: Any, c: Container) -> None:
+        host_net = c.network_mode() == "host"
+        hostname = c.config.get("Hostname") or c.id[:12]
+        (cdir / "hostname").write_text(hostname + "\n")
+        if host_net:
+            try:
+                hosts = open("/etc/hosts").read()
+            except OSError:
+                hosts = HOSTS
+        else:
+            hosts = HOSTS
+        (cdir / "hosts").write_text(hosts)
+        try:
+            resolv = open("/etc/resolv.conf").read()
+        except OSError:
+            resolv = ""
+        if not host_net:
+            lines = [ln for ln in resolv.splitlines()
+                     if not (ln.startswith("nameserver") and (" 127." in ln or " ::1" in ln))]
+            if not any(ln.startswith("nameserver") for ln in lines):
+                lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+            if self.config.dns:
+                lines = [ln for ln in lines if not ln.startswith("nameserver")] + [f"nameserver {d}" for d in self.config.dns]
+            resolv = "\n".join(lines) + "\n"
+        (cdir / "resolv.conf").write_text(resolv)
+
+    # -- start --------------------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            if c.state.Running:
+                raise NotModified("container already started")
+            if c.state.Status == "removing":
+                raise Conflict(f"cannot start container {c.id[:12]}: removal in progress")
+            await self._start_locked(c)
+
+    async def _start_locked(self, c: Container) -> None:
+        from ..runtime.spec import build_spec
+        from .rootfs import prepare_rootfs, release_rootfs
+
+        image = self.images.resolve(c.image_id)
+        c.lower_dirs = [str(p) for p in image.layer_dirs]
+        runtime = c.host_config.get("Runtime") or "sampan"
+        runtime_path = "sampan"
+        if runtime != "sampan":
+            runtime_path = shutil.which(runtime) or ""
+            if not runtime_path:
+                raise InvalidParameter(f"runtime {runtime} is not installed on this host")
+        etc_files = {"/etc/hosts": f"{c.dir}/hosts", "/etc/hostname": f"{c.dir}/hostname",
+                     "/etc/resolv.conf": f"{c.dir}/resolv.conf"}
+        spec = build_spec(config=c.config, host_config=c.host_config,
+                          image_config=image.config.get("config") or {}, rootfs=c.rootfs,
+                          hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
+                          container_id=c.id)
+        bundle = c.dir
+        _write_json_atomic(os.path.join(bundle, "config.json"), spec)
+        rootfs_mount = prepare_rootfs(c, host_namespace=runtime != "sampan")
+        try:
+            os.unlink(os.path.join(c.dir, "exit.json"))
+        except FileNotFoundError:
+            pass
+        self.config.monitors_dir.mkdir(parents=True, exist_ok=True)
+        ms = monitor.MonitorSpec(
+            id=c.id, spec=spec, rootfs_mount=rootfs_mount, tty=bool(c.config.get("Tty")),
+            open_stdin=bool(c.config.get("OpenStdin")), stdin_once=bool(c.config.get("StdinOnce")),
+            log_path=c.log_path, exit_path=os.path.join(c.dir, "exit.json"),
+            socket_path=str(self.config.monitors_dir / f"{c.id}.sock"), bundle=bundle,
+            runtime=runtime_path, new_pidns=(c.host_config.get("PidMode") != "host") and runtime == "sampan")
+        attaches = self._pending_attach.pop(c.id, [])
+        sock = monitor.spawn(ms, attaches)
+        link = await MonitorLink.open(sock)
+        first = await link.next_event(timeout=60)
+        if first is None or first.get("event") != "started":
+            await link.close()
+            if runtime != "sampan":
+                release_rootfs(c)
+            msg = (first or {}).get("message") or "container process failed to start"
+            code = int((first or {}).get("exit_code") or 128)
+            c.state.ExitCode = code
+            c.state.Error = msg
+            self._save(c)
+            raise InvalidParameter(f"failed to create task for container: {msg}")
+        c.state = State(Status="running", Running=True, Pid=int(first["pid"]), StartedAt=first["started_at"])
+        c.manual_stop = False
+        self._save(c)
+        self._links[c.id] = link
+        asyncio.get_running_loop().create_task(self._watch(c, link))
+
+    async def _watch(self, c: Container, link: MonitorLink) -> None:
+        """Follow a monitor's events until it is gone, then record the exit."""
+        result = None
+        try:
+            while True:
+                ev = await link.next_event()
+                if ev is None:
+                    break
+                kind = ev.get("event")
+                if kind == "exit":
+                    result = ev
+                elif kind == "exec_exit" and self.execs is not None:
+                    self.execs.on_exit(ev["id"], int(ev["exit_code"]))
+        except Exception:
+            log.exception("watching monitor of %s", c.id)
+        finally:
+            await link.close()
+        if self._links.get(c.id) is link:
+            del self._links[c.id]
+        await self._on_exit(c, result)
+
+    async def _on_exit(self, c: Container, result: dict | None) -> None:
+        from .rootfs import release_rootfs
+
+        if result is None:
+            result = _read_json(os.path.join(c.dir, "exit.json"))
+        if result is None:
+            result = {"exit_code": 255, "finished_at": now_rfc3339(), "oom_killed": False}
+            c.state.Error = "monitor exited without recording the container's exit status"
+        c.state.Status = "exited"
+        c.state.Running = False
+        c.state.Paused = False
+        c.state.Pid = 0
+        c.state.ExitCode = int(result.get("exit_code", 255))
+        c.state.FinishedAt = result.get("finished_at") or now_rfc3339()
+        c.state.OOMKilled = bool(result.get("oom_killed"))
+        if c.id in self._by_id:
+            self._save(c)
+        if (c.host_config.get("Runtime") or "sampan") != "sampan":
+            release_rootfs(c)
+        if self.execs is not None:
+            self.execs.on_container_exit(c.id)
+        for fut in self._exit_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(c.state.ExitCode)
+        if c.host_config.get("AutoRemove") and c.id in self._by_id:
+            try:
+                await self.remove(c.id, force=True, volumes=True)
+            except Exception:
+                log.exception("auto-removing %s", c.id)
+
+    # -- restore after a daemon restart ----------------------------------------------------------
+    async def restore(self) -> None:
+        tmp_prefix = ".tmp-"
+        if self.config.containers_dir.exists():
+            for entry in self.config.containers_dir.iterdir():
+                if entry.name.startswith(tmp_prefix) or (entry.name not in self._by_id and len(entry.name) == 64):
+                    shutil.rmtree(entry, ignore_errors=True)
+        for c in list(self._by_id.values()):
+            if c.state.Status == "removing":
+                await self.remove(c.id, force=True, volumes=True)
+                continue
+            if not c.state.Running:
+                continue
+            sock_path = self.config.monitors_dir / f"{c.id}.sock"
+            try:
+                link = await MonitorLink.connect(str(sock_path))
+                first = await link.next_event(timeout=5)
+            except (OSError, asyncio.TimeoutError):
+                first, link = None, None
+            if link is None or first is None or not first.get("running"):
+                if link is not None:
+                    await link.close()
+                await self._on_exit(c, None)
+                continue
+            self._links[c.id] = link
+            asyncio.get_running_loop().create_task(self._watch(c, link))
+
+    # -- stop / kill / restart --------------------------------------------------------------------
+    async def _signal(self, c: Container, sig: int) -> None:
+        reply = await monitor_request(self._sock_path(c), {"op": "signal", "signal": sig})
+        if reply.get("error"):
+            raise Conflict(f"Container {c.id} is not running")
+
+    def _sock_path(self, c: Container) -> str:
+        return str(self.config.monitors_dir / f"{c.id}.sock")
+
+    async def kill(self, ref: str, signal: str | None) -> None:
+        c = self.get(ref)
+        sig = parse_signal(signal)
+        if not c.state.Running:
+            raise Conflict(f"Container {c.id} is not running")
+        if sig in (_signal.SIGKILL,):
+            c.manual_stop = True
+        await self._signal(c, sig)
+
+    async def wait_exit(self, c: Container, timeout: float | None) -> bool:
+        if not c.state.Running:
+            return True
+        fut = asyncio.get_running_loop().create_future()
+        self._exit_waiters.setdefault(c.id, []).append(fut)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def stop(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        if not c.state.Running:
+            raise NotModified("container already stopped")
+        await self._stop(c, timeout, signal)
+
+    async def _stop(self, c: Container, timeout: int | None, signal: str | None = None) -> None:
+        c.manual_stop = True
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            if timeout is None:
+                timeout = 10
+        sig = parse_signal(signal or c.config.get("StopSignal") or "SIGTERM")
+        try:
+            await self._signal(c, sig)
+        except Conflict:
+            return
+        if timeout < 0:
+            await self.wait_exit(c, None)
+            return
+        if not await self.wait_exit(c, timeout):
+            try:
+                await self._signal(c, _signal.SIGKILL)
+            except Conflict:
+                return
+            await self.wait_exit(c, 30)
+
+    async def restart(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        if c.state.Running:
+            await self._stop(c, timeout, signal)
+        async with self._lock(c.id):
+            if not c.state.Running:
+                await self._start_locked(c)
+        c.restart_count = 0
+        self._save(c)
+
+    # -- wait -------------------------------------------------------------------------------------
+    def register_wait(self, ref: str, condition: str) -> asyncio.Future:
+        """Register a waiter now (so the reply's headers can say so); await the future later."""
+        c = self.get(ref)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if condition in ("", "not-running"):
+            if not c.state.Running:
+                fut.set_result(c.state.ExitCode)
+                return fut
+            self._exit_waiters.setdefault(c.id, []).append(fut)
+        elif condition == "next-exit":
+            self._exit_waiters.setdefault(c.id, []).append(fut)
+        elif condition == "removed":
+            self._remove_waiters.setdefault(c.id, []).append(fut)
+        else:
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        return fut
+
+    # -- remove -----------------------------------------------------------------------------------
+    async def remove(self, ref: str, force: bool, volumes: bool) -> None:
+        from .rootfs import release_rootfs
+
+        c = self.get(ref)
+        if c.state.Running:
+            if not force:
+                raise Conflict(f'cannot remove container "/{c.name}": container is running: '
+                               "stop the container before removing or force remove")
+            try:
+                await self._signal(c, _signal.SIGKILL)
+            except Conflict:
+                pass
+            await self.wait_exit(c, 30)
+        if c.id not in self._by_id:
+            return
+        c.state.Status = "removing"
+        self._save(c)
+        for a in self._pending_attach.pop(c.id, []):
+            os.close(a.fd)
+        release_rootfs(c)
+        shutil.rmtree(c.dir, ignore_errors=True)
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+        self._by_id.pop(c.id, None)
+        self._locks.pop(c.id, None)
+        if self.execs is not None:
+            self.execs.on_container_removed(c.id)
+        for fut in self._exit_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(c.state.ExitCode)
+        for fut in self._remove_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(c.state.ExitCode)
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        deleted = []
+        for c in list(self._by_id.values()):
+            if c.state.Running or not _match_labels(c, filters.get("label", [])):
+                continue
+            await self.remove(c.id, force=False, volumes=False)
+            deleted.append(c.id)
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    # -- rename -----------------------------------------------------------------------------------
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        new_name = validate_name(new_name)
+        if new_name == c.name:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        self._check_name_free(new_name, exclude=c.id)
+        c.name = new_name
+        self._save(c)
+
+    # -- attach / resize ---------------------------------------------------------------------------
+    async def attach(self, ref: str, att: monitor.Attach) -> None:
+        c = self.get(ref)
+        if c.state.Running:
+            reply = await monitor_request(self._sock_path(c), {
+                "op": "attach", "stdin": att.stdin, "stdout": att.stdout, "stderr": att.stderr,
+                "leftover": _b64(att.leftover),
+                "detach_keys": None}, fds=[att.fd])
+            os.close(att.fd)
+            if reply.get("error"):
+                raise Conflict(f"Container {c.id} is not running")
+        else:
+            # Not started yet (docker run / start -a attach first): handed over at start.
+            self._pending_attach.setdefault(c.id, []).append(att)
+
+    async def resize(self, ref: str, h: int, w: int) -> None:
+        c = self.get(ref)
+        if not c.state.Running:
+            raise Conflict(f"Container {c.id} is not running")
+        await monitor_request(self._sock_path(c), {"op": "resize", "h": h, "w": w})
+
+    # -- list / inspect ----------------------------------------------------------------------------
+    def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
+        c = self.get(ref)
+        return c.inspect(self._size(c) if size else None)
+
+    def _size(self, c: Container) -> dict[str, int]:
+        rw = _du(c.upper_dir)
+        root = rw + sum(_du(d) for d in c.lower_dirs)
+        return {"SizeRw": rw, "SizeRootFs": root}
+
+    def list(self, all: bool, limit: int | None, size: bool, filters: dict[str, list[str]]) -> list[dict]:
+        for key in filters:
+            if key not in ("id", "name", "label", "status", "ancestor", "exited", "before", "since",
+                           "health", "network", "volume", "publish", "expose", "isolation", "is-task"):
+                raise InvalidParameter(f"invalid filter '{key}'")
+        cs = sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
+        if "before" in filters:
+            ref = self.get(filters["before"][0])
+            cs = [c for c in cs if c.created < ref.created]
+        if "since" in filters:
+            ref = self.get(filters["since"][0])
+            cs = [c for c in cs if c.created > ref.created]
+        out = []
+        for c in cs:
+            if not all and not c.state.Running and not limit and "status" not in filters and "exited" not in filters:
+                continue
+            if not self._matches(c, filters):
+                continue
+            out.append(c)
+        if limit and limit > 0:
+            out = out[:limit]
+        return [c.summary(self._size(c) if size else None) for c in out]
+
+    def _matches(self, c: Container, f: dict[str, list[str]]) -> bool:
+        if "id" in f and not any(c.id.startswith(v) for v in f["id"]):
+            return False
+        if "name" in f and not any(_name_match(v, c.name) for v in f["name"]):
+            return False
+        if "status" in f:
+            for v in f["status"]:
+                if v not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
+                    raise InvalidParameter(f"Invalid filter 'status={v}'")
+            if c.state.Status not in f["status"]:
+                return False
+        if "exited" in f:
+            if c.state.Status != "exited" or str(c.state.ExitCode) not in f["exited"]:
+                return False
+        if "label" in f and not _match_labels(c, f["label"]):
+            return False
+        if "ancestor" in f:
+            ok = False
+            for v in f["ancestor"]:
+                try:
+                    if self.images.lookup_id(v) == c.image_id:
+                        ok = True
+                except Exception:  # noqa: BLE001 - unknown image: no match
+                    pass
+                if v == c.image or c.image_id.startswith(v) or c.image_id.startswith("sha256:" + v):
+                    ok = True
+            if not ok:
+                return False
+        return True
+
+    # -- logs -------------------------------------------------------------------------------------
+    async def logs(self, ref: str, *, stdout: bool, stderr: bool, follow: bool, since: float,
+                   until: float, tail: int | None, timestamps: bool) -> AsyncIterator[tuple[int, bytes]]:
+        from ..monitor.logfile import read_entries
+
+        c = self.get(ref)
+        if c.host_config.get("LogConfig", {}).get("Type") not in ("json-file", "local", "", None):
+            raise InvalidParameter(f'configured logging driver does not support reading')
+        want = {"stdout": stdout, "stderr": stderr}
+        path = c.log_path
+
+        def fmt(e: dict) -> tuple[int, bytes] | None:
+            stream = e.get("stream", "stdout")
+            if not want.get(stream, False):
+                return None
+            ts = e.get("time", "")
+            if since or until:
+                t = parse_rfc3339_nano(ts) / 1e9 if ts else 0
+                if since and t < since:
+                    return None
+                if until and t > until:
+                    return None
+            data = e.get("log", "").encode()
+            if timestamps:
+                data = ts.encode() + b" " + data
+            return (2 if stream == "stderr" else 1), data
+
+        entries = await asyncio.get_running_loop().run_in_executor(None, lambda: list(read_entries(path)))
+        offset = entries[-1][0] if entries else 0
+        if tail is not None and tail >= 0:
+            entries = entries[-tail:] if tail else []
+        for _, e in entries:
+            item = fmt(e)
+            if item:
+                yield item
+        if not follow:
+            return
+        while True:
+            running = c.state.Running and c.id in self._by_id
+            new = list(read_entries(path, offset))
+            for off, e in new:
+                offset = off
+                item = fmt(e)
+                if item:
+                    yield item
+            if until and asyncio.get_running_loop().time() and until < __import__("time").time():
+                return
+            if not running:
+                return
+            await asyncio.sleep(0.1)
+
+
+def _match_labels(c: Container, wanted: list[str]) -> bool:
+    labels = c.config.get("Labels") or {}
+    for w in wanted:
+        k, sep, v = w.partition("=")
+        if k not in labels or (sep and labels[k] != v):
+            return False
+    return True
+
+
+def _name_match(pattern: str, name: str) -> bool:
+    import re
+    try:
+        return re.search(pattern.lstrip("/"), name) is not None
+    except re.error:
+        return fnmatch.fnmatch(name, pattern)
+
+
+def _du(path: str) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json_atomic(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
+def _b64(data: bytes) -> str:
+    import base64
+    return base64.b64encode(data).decode()

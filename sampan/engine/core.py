@@ -1,0 +1,45 @@
+"""The Engine: wires the subsystems together over one data root."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from typing import Any
+
+from ..daemon.config import DaemonConfig
+from ..metadata import Database
+
+
+class Engine:
+    def __init__(self, config: DaemonConfig) -> None:
+        from ..images.service import ImageService
+        from .containers import ContainerService
+        from .execs import ExecService
+
+        self.config = config
+        for d in (config.data_root, config.tmp_dir, config.containers_dir, config.content_dir,
+                  config.layers_dir, config.exec_root, config.monitors_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(config.data_root, 0o710)
+        # tmp/ only ever holds half-made things: a crash leaves them, start-up removes them.
+        for entry in config.tmp_dir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        self.db = Database(config.db_path)
+        self.images = ImageService(config, self.db)
+        self.containers = ContainerService(self)
+        self.execs = ExecService(self.containers)
+        self.storage_driver = "overlay2"
+
+    async def start(self) -> None:
+        await self.containers.restore()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def info(self) -> dict[str, Any]:
+        from .sysinfo import info
+        return info(self)

@@ -1,0 +1,106 @@
+"""Docker's json-file log format: one JSON object per line.
+
+    {"log":"hello\\n","stream":"stdout","time":"2026-11-28T15:02:45.123456789Z"}
+
+Writer (in the monitor) and reader (in the daemon, for `logs`) both live here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from typing import Iterator
+
+# Docker splits log lines longer than 16 KiB into several entries.
+MAX_LINE = 16 * 1024
+
+
+def rfc3339_nano(ns: int) -> str:
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def parse_rfc3339_nano(s: str) -> int:
+    """Nanoseconds since the epoch from Docker's timestamps (any fraction length)."""
+    s = s.strip()
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    main, _, rest = s.partition(".")
+    frac, tz = "0", ""
+    if rest:
+        i = 0
+        while i < len(rest) and rest[i].isdigit():
+            i += 1
+        frac, tz = rest[:i] or "0", rest[i:]
+    else:
+        for sep in ("+", "-"):
+            idx = main.rfind(sep)
+            if idx > 10:
+                main, tz = main[:idx], main[idx:]
+                break
+    dt = datetime.fromisoformat(main + (tz or "+00:00"))
+    return int(dt.timestamp()) * 1_000_000_000 + int((frac + "000000000")[:9])
+
+
+class LogWriter:
+    """Buffered per stream until a newline, as Docker's json-file driver does."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self._partial[stream] + data
+        out = []
+        now = rfc3339_nano(time.time_ns())
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                if len(buf) >= MAX_LINE:
+                    out.append(self._entry(stream, buf[:MAX_LINE], now))
+                    buf = buf[MAX_LINE:]
+                    continue
+                break
+            out.append(self._entry(stream, buf[: nl + 1], now))
+            buf = buf[nl + 1:]
+        self._partial[stream] = buf
+        if out:
+            os.write(self._fd, b"".join(out))
+
+    def flush(self) -> None:
+        now = rfc3339_nano(time.time_ns())
+        out = [self._entry(s, b, now) for s, b in self._partial.items() if b]
+        self._partial = {"stdout": b"", "stderr": b""}
+        if out:
+            os.write(self._fd, b"".join(out))
+
+    @staticmethod
+    def _entry(stream: str, data: bytes, now: str) -> bytes:
+        text = data.decode("utf-8", errors="replace")
+        return (json.dumps({"log": text, "stream": stream, "time": now}, ensure_ascii=False,
+                           separators=(",", ":")) + "\n").encode()
+
+    def close(self) -> None:
+        self.flush()
+        os.close(self._fd)
+
+
+def read_entries(path: str, offset: int = 0) -> Iterator[tuple[int, dict]]:
+    """(offset after the line, entry) for each complete line from `offset` on."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        f.seek(offset)
+        pos = offset
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # a line still being written
+            pos += len(line)
+            try:
+                yield pos, json.loads(line)
+            except ValueError:
+                continue

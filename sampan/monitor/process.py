@@ -1,0 +1,825 @@
+"""The monitor: one small supervising process per running container.
+
+It is forked from the daemon (so it starts in a millisecond with every module already
+imported), detaches into its own session, and from then on owns the container: it starts the
+container's process, holds its stdio (pipes or a pty), writes its json-file log, serves attach,
+exec, resize and signal requests on its unix socket, reaps the process and records the exit
+status in `exit.json`. It does not depend on the daemon staying alive: `kill -9 sampand` leaves
+it running, and a restarted daemon reconnects to its socket.
+
+The monitor never touches sys.stdout/stderr, logging or the event loop it inherited: after a
+fork from a threaded asyncio process those may hold locks that no thread will release.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import termios
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import protocol
+from .logfile import LogWriter, rfc3339_nano
+
+CLIENT_BUFFER_LIMIT = 8 << 20
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+@dataclass
+class MonitorSpec:
+    """Everything the monitor needs, decided by the daemon before the fork."""
+    id: str
+    spec: dict                      # OCI runtime spec
+    rootfs_mount: Any               # sampan.runtime.mounts.Mount or None
+    tty: bool
+    open_stdin: bool
+    stdin_once: bool
+    log_path: str
+    exit_path: str
+    socket_path: str
+    bundle: str
+    runtime: str = "sampan"         # or an absolute path to runc / crun
+    new_pidns: bool = True
+    detach_keys: bytes = DEFAULT_DETACH_KEYS
+
+
+@dataclass
+class Attach:
+    """A hijacked client connection handed to the monitor."""
+    fd: int
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    leftover: bytes = b""
+    detach_keys: bytes | None = None
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's `--detach-keys` syntax: comma separated `ctrl-<x>` or single characters."""
+    out = bytearray()
+    for part in spec.split(","):
+        part = part.strip()
+        if part.startswith("ctrl-") and len(part) == 6:
+            c = part[5]
+            if "a" <= c <= "z":
+                out.append(ord(c) - ord("a") + 1)
+            elif c == "@":
+                out.append(0)
+            elif c in "[\\]^_":
+                out.append(27 + "[\\]^_".index(c))
+            else:
+                raise ValueError(f"invalid detach key {part!r}")
+        elif len(part) == 1:
+            out.append(ord(part))
+        else:
+            raise ValueError(f"invalid detach key {part!r}")
+    return bytes(out)
+
+
+@dataclass
+class _Client:
+    sock: socket.socket
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    detach_keys: bytes
+    outbuf: bytearray = field(default_factory=bytearray)
+    held: bytes = b""               # a partial detach-key sequence
+    reading: bool = True
+    closing: bool = False
+
+
+class _Proc:
+    """A process whose stdio the monitor owns: the container's main process or an exec."""
+
+    def __init__(self, pid: int, tty_master: int | None, out_fds: dict[int, int],
+                 stdin_fd: int | None, stdin_once: bool, framed: bool) -> None:
+        self.pid = pid
+        self.master = tty_master
+        self.out_fds = out_fds      # fd -> stream (1 stdout, 2 stderr)
+        self.stdin_fd = stdin_fd
+        self.stdin_once = stdin_once
+        self.framed = framed
+        self.clients: list[_Client] = []
+        self.stdin_buf = bytearray()
+        self.status: int | None = None
+        self.log: LogWriter | None = None
+        self.exec_id: str | None = None
+
+
+def _exit_code(status: int) -> int:
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 255
+
+
+def _reset_signals_for_child() -> None:
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP,
+                signal.SIGQUIT, signal.SIGTTOU, signal.SIGTTIN, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _atomic_write_json(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _make_stdio(tty: bool, want_stdin: bool) -> tuple[tuple[int, int, int], int | None, dict[int, int], int | None, list[int]]:
+    """(child stdio, pty master, {our read fd: stream}, our stdin write fd, fds to close after fork)."""
+    if tty:
+        master, slave = os.openpty()
+        os.set_blocking(master, False)
+        return (slave, slave, slave), master, {}, None, [slave]
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    if want_stdin:
+        in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(in_w, False)
+    else:
+        in_r, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
+    for fd in (out_r, err_r):
+        os.set_blocking(fd, False)
+    return (in_r, out_w, err_w), None, {out_r: protocol.STDOUT, err_r: protocol.STDERR}, in_w, [in_r, out_w, err_w]
+
+
+class Monitor:
+    def __init__(self, ms: MonitorSpec, listener: socket.socket, watcher: socket.socket | None) -> None:
+        self.ms = ms
+        self.listener = listener
+        self.sel = selectors.DefaultSelector()
+        self.watchers: list[socket.socket] = [watcher] if watcher else []
+        self.main: _Proc | None = None
+        self.procs: dict[int, _Proc] = {}
+        self.exec_results: dict[str, int] = {}
+        self.ns_fds: dict[str, int] = {}
+        self.main_exited_at: float | None = None
+
+    # -- start ------------------------------------------------------------------------------
+    def start(self, attaches: list[Attach]) -> dict:
+        ms = self.ms
+        stdio, master, outs, stdin_w, child_ends = _make_stdio(ms.tty, ms.open_stdin)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # the container's process
+            try:
+                _reset_signals_for_child()
+                self._exec_container(stdio, err_w)
+            except BaseException as e:  # noqa: BLE001 - report anything to the monitor
+                try:
+                    os.write(err_w, json.dumps({"message": f"container init failed: {e}", "exit_code": 1}).encode())
+                finally:
+                    os._exit(1)
+            os._exit(1)
+        for fd in child_ends + [err_w]:
+            os.close(fd)
+        err = self._read_all(err_r)
+        os.close(err_r)
+        if err:
+            _, status = os.waitpid(pid, 0)
+            for fd in list(outs) + ([master] if master is not None else []) + ([stdin_w] if stdin_w else []):
+                os.close(fd)
+            try:
+                info = json.loads(err)
+            except ValueError:
+                info = {"message": err.decode(errors="replace")}
+            info.setdefault("exit_code", _exit_code(status) or 1)
+            return {"event": "start_failed", **info}
+        proc = _Proc(pid, master, outs, master if ms.tty and ms.open_stdin else stdin_w,
+                     ms.stdin_once, framed=not ms.tty)
+        proc.log = LogWriter(ms.log_path)
+        self.main = proc
+        self._register_proc(proc)
+        for a in attaches:
+            self._add_client(proc, a)
+        if ms.runtime == "sampan":
+            for ns in ("mnt", "uts", "ipc", "net", "cgroup"):
+                try:
+                    self.ns_fds[ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    pass
+        return {"event": "started", "pid": pid, "started_at": rfc3339_nano(time.time_ns())}
+
+    def _exec_container(self, stdio: tuple[int, int, int], err_w: int) -> None:
+        ms = self.ms
+        if ms.runtime == "sampan":
+            from ..runtime.container import run_child
+            run_child(ms.spec, ms.rootfs_mount, stdio, err_w)
+            return
+        # runc / crun: the runtime binary becomes the child; it reads config.json from the bundle.
+        for i, fd in enumerate(stdio):
+            os.dup2(fd, i)
+        os.closerange(3, err_w)
+        os.closerange(err_w + 1, 65536)
+        try:
+            os.execv(ms.runtime, [ms.runtime, "run", "--bundle", ms.bundle, ms.id])
+        except OSError as e:
+            os.write(err_w, json.dumps({"message": f"cannot run {ms.runtime}: {e}", "exit_code": 126}).encode())
+            os._exit(126)
+
+    @staticmethod
+    def _read_all(fd: int) -> bytes:
+        chunks = []
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except InterruptedError:
+                continue
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+
+    # -- registration -------------------------------------------------------------------------
+    def _register_proc(self, proc: _Proc) -> None:
+        self.procs[proc.pid] = proc
+        if proc.master is not None:
+            self.sel.register(proc.master, selectors.EVENT_READ, lambda m: self._on_output(proc, proc.master, protocol.STDOUT))
+        for fd, stream in proc.out_fds.items():
+            self.sel.register(fd, selectors.EVENT_READ, lambda m, fd=fd, s=stream: self._on_output(proc, fd, s))
+
+    def _add_client(self, proc: _Proc, a: Attach) -> None:
+        sock = socket.socket(fileno=a.fd)
+        sock.setblocking(False)
+        c = _Client(sock, a.stdin and proc.stdin_fd is not None, a.stdout, a.stderr,
+                    a.detach_keys if a.detach_keys is not None else self.ms.detach_keys)
+        proc.clients.append(c)
+        if a.stdin:
+            if a.leftover:
+                self._client_input(proc, c, a.leftover)
+            self.sel.register(sock, selectors.EVENT_READ, lambda m: self._on_client(proc, c, m))
+        else:
+            # Still watch for the peer closing, so a gone client does not linger.
+            c.reading = True
+            self.sel.register(sock, selectors.EVENT_READ, lambda m: self._on_client(proc, c, m))
+
+    # -- I/O ----------------------------------------------------------------------------------
+    def _on_output(self, proc: _Proc, fd: int, stream: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno != errno.EIO:  # EIO: the pty's slave side is gone
+                raise
+            data = b""
+        if not data:
+            self._close_output(proc, fd)
+            return
+        if proc.log is not None:
+            proc.log.write("stderr" if stream == protocol.STDERR else "stdout", data)
+        self._broadcast(proc, stream, data)
+
+    def _broadcast(self, proc: _Proc, stream: int, data: bytes) -> None:
+        payload = protocol.frame(stream, data) if proc.framed else data
+        for c in list(proc.clients):
+            if (stream == protocol.STDERR and not c.stderr) or (stream == protocol.STDOUT and not c.stdout):
+                continue
+            self._client_send(proc, c, payload)
+
+    def _close_output(self, proc: _Proc, fd: int) -> None:
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        os.close(fd)
+        if fd == proc.master:
+            proc.master = None
+            if proc.stdin_fd == fd:
+                proc.stdin_fd = None
+        else:
+            proc.out_fds.pop(fd, None)
+        self._maybe_finish(proc)
+
+    def _client_send(self, proc: _Proc, c: _Client, payload: bytes) -> None:
+        if c.closing and not c.outbuf and c.sock.fileno() < 0:
+            return
+        if not c.outbuf:
+            try:
+                n = c.sock.send(payload)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self._drop_client(proc, c)
+                return
+            payload = payload[n:]
+        if payload:
+            c.outbuf += payload
+            if len(c.outbuf) > CLIENT_BUFFER_LIMIT:
+                self._drop_client(proc, c)
+                return
+            self._update_client_events(proc, c)
+
+    def _update_client_events(self, proc: _Proc, c: _Client) -> None:
+        ev = (selectors.EVENT_READ if c.reading else 0) | (selectors.EVENT_WRITE if c.outbuf else 0)
+        try:
+            if ev:
+                try:
+                    self.sel.modify(c.sock, ev, lambda m: self._on_client(proc, c, m))
+                except KeyError:
+                    self.sel.register(c.sock, ev, lambda m: self._on_client(proc, c, m))
+            else:
+                self.sel.unregister(c.sock)
+        except (KeyError, ValueError):
+            pass
+
+    def _on_client(self, proc: _Proc, c: _Client, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE and c.outbuf:
+            try:
+                n = c.sock.send(c.outbuf)
+                del c.outbuf[:n]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._drop_client(proc, c)
+                return
+            if not c.outbuf and c.closing:
+                self._drop_client(proc, c)
+                return
+        if mask & selectors.EVENT_READ and c.reading:
+            try:
+                data = c.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                c.reading = False
+                if c.stdin:
+                    self._client_stdin_eof(proc, c)
+                elif not c.outbuf and not c.closing:
+                    # A stdout-only client that hung up: nothing more to do for it.
+                    if proc.status is not None:
+                        self._drop_client(proc, c)
+            elif c.stdin:
+                self._client_input(proc, c, data)
+        self._update_client_events(proc, c)
+
+    def _client_input(self, proc: _Proc, c: _Client, data: bytes) -> None:
+        keys = c.detach_keys
+        if keys:
+            data = c.held + data
+            c.held = b""
+            out = bytearray()
+            i = 0
+            while i < len(data):
+                if data[i] == keys[0]:
+                    seq = data[i:i + len(keys)]
+                    if seq == keys:
+                        self._write_stdin(proc, bytes(out))
+                        self._drop_client(proc, c)
+                        return
+                    if keys.startswith(seq):  # could still become the sequence
+                        c.held = seq
+                        break
+                out.append(data[i])
+                i += 1
+            data = bytes(out)
+        self._write_stdin(proc, data)
+
+    def _write_stdin(self, proc: _Proc, data: bytes) -> None:
+        if not data or proc.stdin_fd is None:
+            return
+        proc.stdin_buf += data
+        self._flush_stdin(proc)
+
+    def _flush_stdin(self, proc: _Proc) -> None:
+        fd = proc.stdin_fd
+        if fd is None:
+            proc.stdin_buf.clear()
+            return
+        while proc.stdin_buf:
+            try:
+                n = os.write(fd, proc.stdin_buf)
+                del proc.stdin_buf[:n]
+            except BlockingIOError:
+                break
+            except OSError:
+                proc.stdin_buf.clear()
+                break
+        if fd == proc.master:
+            return  # the pty master is registered for reading already; a full pty buffer is rare
+        try:
+            if proc.stdin_buf:
+                self.sel.register(fd, selectors.EVENT_WRITE, lambda m: self._flush_stdin(proc))
+            else:
+                self.sel.unregister(fd)
+        except KeyError:
+            if not proc.stdin_buf:
+                pass
+        except ValueError:
+            pass
+        if not proc.stdin_buf and getattr(proc, "_close_stdin_pending", False):
+            self._close_stdin(proc)
+
+    def _client_stdin_eof(self, proc: _Proc, c: _Client) -> None:
+        if proc.stdin_once or proc.exec_id is not None:
+            if proc.stdin_buf:
+                proc._close_stdin_pending = True  # type: ignore[attr-defined]
+            else:
+                self._close_stdin(proc)
+
+    def _close_stdin(self, proc: _Proc) -> None:
+        fd = proc.stdin_fd
+        if fd is None:
+            return
+        if fd == proc.master:
+            # A tty has no half-close: send EOF (^D) as a terminal would.
+            try:
+                os.write(fd, b"\x04")
+            except OSError:
+                pass
+            return
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        os.close(fd)
+        proc.stdin_fd = None
+
+    def _drop_client(self, proc: _Proc, c: _Client) -> None:
+        try:
+            self.sel.unregister(c.sock)
+        except (KeyError, ValueError):
+            pass
+        if c in proc.clients:
+            proc.clients.remove(c)
+        try:
+            c.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        c.sock.close()
+
+    # -- control socket -----------------------------------------------------------------------
+    def _on_accept(self, mask: int) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(True)
+        conn.settimeout(2.0)
+        fds: list[int] = []
+        try:
+            req, fds = protocol.recv_msg(conn)
+            reply = self._handle(req, fds, conn)
+        except Exception as e:  # noqa: BLE001 - a bad request must not kill the monitor
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            reply = {"error": f"monitor: {e}"}
+        if reply is None:
+            return  # the connection became a watcher
+        try:
+            protocol.send_msg(conn, reply)
+        except OSError:
+            pass
+        conn.close()
+
+    def _handle(self, req: dict, fds: list[int], conn: socket.socket) -> dict | None:
+        op = req.get("op")
+        main = self.main
+        if op == "watch":
+            conn.setblocking(False)
+            self.watchers.append(conn)
+            self.sel.register(conn, selectors.EVENT_READ, lambda m: self._on_watcher(conn))
+            protocol_line = json.dumps({"event": "state", "pid": main.pid if main else 0,
+                                        "running": bool(main and main.status is None)}) + "\n"
+            conn.send(protocol_line.encode())
+            return None
+        if op == "state":
+            return {"pid": main.pid if main else 0, "running": bool(main and main.status is None),
+                    "execs": self.exec_results}
+        if op == "signal":
+            if main is None or main.status is not None:
+                return {"error": "not running"}
+            os.kill(main.pid, int(req["signal"]))
+            return {"ok": True}
+        if op == "attach":
+            if main is None or main.status is not None or not fds:
+                for fd in fds:
+                    os.close(fd)
+                return {"error": "not running"}
+            keys = req.get("detach_keys")
+            self._add_client(main, Attach(fds[0], bool(req.get("stdin")), bool(req.get("stdout")),
+                                          bool(req.get("stderr")), base64.b64decode(req.get("leftover", "")),
+                                          parse_detach_keys(keys) if keys else None))
+            for fd in fds[1:]:
+                os.close(fd)
+            return {"ok": True}
+        if op == "resize":
+            target = main
+            if req.get("exec_id"):
+                target = next((p for p in self.procs.values() if p.exec_id == req["exec_id"]), None)
+            if target is None or target.master is None:
+                return {"error": "no tty"}
+            fcntl.ioctl(target.master, termios.TIOCSWINSZ, struct.pack("HHHH", int(req["h"]), int(req["w"]), 0, 0))
+            return {"ok": True}
+        if op == "exec":
+            return self._start_exec(req, fds)
+        if op == "exec_state":
+            code = self.exec_results.get(req.get("id", ""))
+            running = any(p.exec_id == req.get("id") for p in self.procs.values())
+            return {"exit_code": code, "running": running}
+        for fd in fds:
+            os.close(fd)
+        return {"error": f"unknown op {op!r}"}
+
+    def _on_watcher(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._remove_watcher(conn)
+
+    def _remove_watcher(self, conn: socket.socket) -> None:
+        try:
+            self.sel.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        if conn in self.watchers:
+            self.watchers.remove(conn)
+        conn.close()
+
+    def _notify(self, event: dict) -> None:
+        line = (json.dumps(event) + "\n").encode()
+        for w in list(self.watchers):
+            try:
+                w.setblocking(True)
+                w.settimeout(1.0)
+                w.sendall(line)
+                w.setblocking(False)
+            except OSError:
+                self._remove_watcher(w)
+
+    # -- exec ---------------------------------------------------------------------------------
+    def _start_exec(self, req: dict, fds: list[int]) -> dict:
+        main = self.main
+        client_fd = fds[0] if fds else None
+        for fd in fds[1:]:
+            os.close(fd)
+        exec_id = req["id"]
+        if main is None or main.status is not None:
+            if client_fd is not None:
+                os.close(client_fd)
+            return {"error": "container is not running", "exit_code": 126}
+        tty = bool(req.get("tty"))
+        want_stdin = bool(req.get("stdin")) and client_fd is not None
+        stdio, master, outs, stdin_w, child_ends = _make_stdio(tty, want_stdin)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _reset_signals_for_child()
+                if self.ms.runtime == "sampan":
+                    from ..runtime.container import exec_child
+                    exec_child(req["process"], self.ns_fds, stdio, err_w, main.pid)
+                else:
+                    from ..runtime.container import exec_child
+                    exec_child(req["process"], self.ns_fds, stdio, err_w, main.pid)
+            except BaseException as e:  # noqa: BLE001
+                try:
+                    os.write(err_w, json.dumps({"message": f"exec failed: {e}", "exit_code": 126}).encode())
+                finally:
+                    os._exit(126)
+            os._exit(126)
+        for fd in child_ends + [err_w]:
+            os.close(fd)
+        err = self._read_all(err_r)
+        os.close(err_r)
+        proc = _Proc(pid, master, outs, master if tty and want_stdin else stdin_w, True, framed=not tty)
+        proc.exec_id = exec_id
+        if err:
+            os.waitpid(pid, 0)
+            try:
+                info = json.loads(err)
+            except ValueError:
+                info = {"message": err.decode(errors="replace"), "exit_code": 126}
+            code = int(info.get("exit_code", 126))
+            self.exec_results[exec_id] = code
+            if client_fd is not None:
+                msg = (info.get("message", "exec failed") + "\r\n").encode()
+                try:
+                    os.set_blocking(client_fd, True)
+                    os.write(client_fd, msg if tty else protocol.frame(protocol.STDOUT, msg))
+                except OSError:
+                    pass
+                os.close(client_fd)
+            for fd in list(outs) + ([master] if master is not None else []) + ([stdin_w] if stdin_w else []):
+                os.close(fd)
+            self._notify({"event": "exec_exit", "id": exec_id, "exit_code": code})
+            return {"error": info.get("message", "exec failed"), "exit_code": code}
+        self._register_proc(proc)
+        if client_fd is not None:
+            self._add_client(proc, Attach(client_fd, want_stdin, bool(req.get("stdout", True)),
+                                          bool(req.get("stderr", True)),
+                                          base64.b64decode(req.get("leftover", "")),
+                                          parse_detach_keys(req["detach_keys"]) if req.get("detach_keys") else None))
+        if not want_stdin and stdin_w is not None:
+            os.close(stdin_w)
+            proc.stdin_fd = None
+        return {"pid": pid}
+
+    # -- exit ---------------------------------------------------------------------------------
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            proc = self.procs.get(pid)
+            if proc is None:
+                continue
+            proc.status = status
+            if proc is self.main:
+                self.main_exited_at = time.monotonic()
+            self._maybe_finish(proc)
+
+    def _maybe_finish(self, proc: _Proc) -> None:
+        """A process is finished when it was reaped and its output is drained (or timed out)."""
+        if proc.status is None:
+            return
+        if proc.out_fds or proc.master is not None:
+            return
+        self.procs.pop(proc.pid, None)
+        code = _exit_code(proc.status)
+        if proc.stdin_fd is not None:
+            self._close_stdin(proc)
+            if proc.stdin_fd is not None:
+                try:
+                    os.close(proc.stdin_fd)
+                except OSError:
+                    pass
+                proc.stdin_fd = None
+        self._close_clients(proc)
+        if proc.exec_id is not None:
+            self.exec_results[proc.exec_id] = code
+            self._notify({"event": "exec_exit", "id": proc.exec_id, "exit_code": code})
+            return
+        if proc.log is not None:
+            proc.log.close()
+        result = {"exit_code": code, "finished_at": rfc3339_nano(time.time_ns()), "oom_killed": False}
+        _atomic_write_json(self.ms.exit_path, result)
+        try:
+            os.unlink(self.ms.socket_path)
+        except OSError:
+            pass
+        self._notify({"event": "exit", **result})
+        self.done = True
+
+    def _close_clients(self, proc: _Proc) -> None:
+        deadline = time.monotonic() + 2.0
+        for c in list(proc.clients):
+            c.sock.setblocking(True)
+            c.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                if c.outbuf:
+                    c.sock.sendall(c.outbuf)
+            except OSError:
+                pass
+            self._drop_client(proc, c)
+
+    def _force_drain(self) -> None:
+        """Output pipes may stay open if a process escaped the container; stop waiting."""
+        for proc in list(self.procs.values()):
+            if proc.status is not None:
+                for fd in list(proc.out_fds):
+                    self._close_output(proc, fd)
+                if proc.master is not None:
+                    self._close_output(proc, proc.master)
+
+    # -- loop ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.sel.register(wake_r, selectors.EVENT_READ, lambda m: self._drain_wakeup(wake_r))
+        self.listener.setblocking(False)
+        self.sel.register(self.listener, selectors.EVENT_READ, self._on_accept)
+        for w in self.watchers:
+            w.setblocking(False)
+            self.sel.register(w, selectors.EVENT_READ, lambda m, w=w: self._on_watcher(w))
+        self.done = False
+        self._reap()
+        while not self.done:
+            timeout = None
+            if self.main_exited_at is not None:
+                timeout = 0.2
+                if time.monotonic() - self.main_exited_at > 2.0:
+                    self._force_drain()
+            for key, mask in self.sel.select(timeout):
+                cb: Callable[[int], None] = key.data
+                cb(mask)
+                if self.done:
+                    break
+            self._reap()
+
+    def _drain_wakeup(self, fd: int) -> None:
+        try:
+            while os.read(fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        self._reap()
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    prev = -1
+    for fd in sorted(keep) + [1 << 20]:
+        if fd - prev > 1:
+            os.closerange(prev + 1, min(fd, 1 << 20))
+        prev = fd
+
+
+def monitor_main(ms: MonitorSpec, attaches: list[Attach], status_fd: int) -> None:
+    """Body of the (double-forked) monitor process. Never returns."""
+    code = 0
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGTTOU, signal.SIGTTIN):
+            signal.signal(sig, signal.SIG_IGN)
+        for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for i in range(3):
+            os.dup2(devnull, i)
+        keep = {0, 1, 2, status_fd} | {a.fd for a in attaches}
+        _close_fds_except(keep)
+        status = socket.socket(fileno=status_fd)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        tmp = f"{ms.socket_path}.{os.getpid()}"
+        listener.bind(tmp)
+        os.chmod(tmp, 0o600)
+        listener.listen(16)
+        os.replace(tmp, ms.socket_path)
+        if ms.new_pidns:
+            from ..linux import syscalls
+            syscalls.unshare(syscalls.CLONE_NEWPID)
+        mon = Monitor(ms, listener, status)
+        result = mon.start(attaches)
+        status.setblocking(True)
+        try:
+            status.sendall((json.dumps(result) + "\n").encode())
+        except OSError:
+            pass
+        if result["event"] != "started":
+            os.unlink(ms.socket_path)
+            for a in attaches:
+                os.close(a.fd)
+            os._exit(0)
+        mon.run()
+    except BaseException:  # noqa: BLE001
+        code = 1
+        try:
+            import traceback
+            with open(ms.exit_path + ".monitor-error", "w") as f:
+                traceback.print_exc(file=f)
+        except Exception:  # noqa: BLE001
+            pass
+    os._exit(code)
+
+
+def spawn(ms: MonitorSpec, attaches: list[Attach]) -> socket.socket:
+    """Fork a detached monitor; returns the daemon's end of its status socket.
+
+    The first line on that socket is `started` (with the pid) or `start_failed`; later lines
+    are events; EOF means the monitor is gone (read `exit.json`).
+    """
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours.set_inheritable(False)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            monitor_main(ms, attaches, theirs.fileno())
+        finally:
+            os._exit(1)
+    theirs.close()
+    for a in attaches:
+        os.close(a.fd)
+    os.waitpid(pid, 0)
+    return ours
