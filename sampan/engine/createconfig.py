@@ -62,7 +62,9 @@ def split_body(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate the create body's shape; returns (Config, HostConfig)."""
     if not isinstance(body, dict):
         raise InvalidParameter("config cannot be empty in order to create a container")
-    host = body.get("HostConfig") or {}
+    host = body.get("HostConfig")
+    if host is None:
+        host = {}
     if not isinstance(host, dict):
         raise InvalidParameter("invalid HostConfig: expected an object")
     config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}

@@ -86,10 +86,17 @@ class ExecService:
         c.exec_ids.append(e.id)
         return e.id
 
-    def _process(self, e: Exec, c: Any) -> dict[str, Any]:
-        from ..runtime.spec import exec_process
-        return exec_process(config=c.config, host_config=c.host_config, exec_config=e.config,
-                            container_id=c.id)
+    def _process(self, e: Exec, c: Any, tty: bool) -> dict[str, Any]:
+        import json
+        import os
+        from ..runtime.spec import build_exec_process
+
+        with open(os.path.join(c.dir, "config.json")) as f:
+            spec = json.load(f)
+        cfg = e.config
+        return build_exec_process(spec, cmd=cfg["Cmd"], env=cfg.get("Env"), user=cfg.get("User") or "",
+                                  workdir=cfg.get("WorkingDir") or "", tty=tty,
+                                  privileged=bool(cfg.get("Privileged")))
 
     async def start(self, exec_id: str, att: monitor.Attach | None, tty: bool | None) -> None:
         e = self.get(exec_id)
@@ -106,7 +113,7 @@ class ExecService:
         e.running = True
         use_tty = bool(e.config.get("Tty")) if tty is None else bool(tty) or bool(e.config.get("Tty"))
         req = {
-            "op": "exec", "id": e.id, "process": self._process(e, c), "tty": use_tty,
+            "op": "exec", "id": e.id, "process": self._process(e, c, use_tty), "tty": use_tty,
             "stdin": bool(e.config.get("AttachStdin")) and att is not None,
             "stdout": bool(e.config.get("AttachStdout", True)),
             "stderr": bool(e.config.get("AttachStderr", True)),
