@@ -137,7 +137,8 @@ class ImageService:
             except OSError:
                 pass
         with self._lock:
-            self._gc()
+            # no usage check is registered yet: keep hidden images for their containers
+            self._gc(purge_hidden=False)
 
     # -- lookups ----------------------------------------------------------------------------------
     def load_config(self, image_id: str) -> dict[str, Any]:
@@ -467,10 +468,10 @@ class ImageService:
         self._configs.pop(image_id, None)
         self.content.delete(image_id)
 
-    def _gc(self) -> list[Layer]:
+    def _gc(self, purge_hidden: bool = True) -> list[Layer]:
         """Drop hidden images no container uses, then layers no image needs (unless pinned)."""
         for r in self.db.query("SELECT id FROM images WHERE hidden = 1"):
-            if not self._usage(r["id"]):
+            if purge_hidden and not self._usage(r["id"]):
                 self.db.execute("DELETE FROM images WHERE id = ? AND hidden = 1", (r["id"],))
                 self._drop_config(r["id"])
         needed: set[str] = set(self._pins)
