@@ -1,0 +1,84 @@
+"""What every command module shares: the command spec, the invocation context, output helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .args import Opt
+
+PROG = "sampan"
+
+
+class CliError(Exception):
+    """Print `message` to stderr and exit with `code` (no prefix is added)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class Spec:
+    """A command: its usage line, description, options and argument count."""
+
+    def __init__(self, fn, usage: str, desc: str, opts: list[Opt] | None = None, *,
+                 min_args: int = 0, max_args: int | None = None, interspersed: bool = True,
+                 help_short: bool = True, aliases: str = "", error_code: int = 1) -> None:
+        self.fn = fn
+        self.usage = usage
+        self.desc = desc
+        self.opts = opts or []
+        self.min_args = min_args
+        self.max_args = max_args
+        self.interspersed = interspersed
+        self.help_short = help_short
+        self.aliases = aliases
+        self.error_code = error_code  # exit code for daemon errors (run/create: 125)
+
+
+class Ctx:
+    """Per-invocation state: the daemon address and a lazily made API client."""
+
+    def __init__(self, host: str, path: str = PROG) -> None:
+        self.host = host
+        self.path = path  # "sampan container ls": for usage and error messages
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from .client import Client
+            self._client = Client(self.host)
+        return self._client
+
+
+def out(s: str) -> None:
+    sys.stdout.write(s)
+
+
+def err(s: str) -> None:
+    sys.stderr.write(s)
+
+
+def q(name: str) -> str:
+    """A container/image name as one URL path segment."""
+    from .client import quote
+    return quote(name, safe=":@")
+
+
+def qimg(name: str) -> str:
+    """Image references keep their `/` (the API routes match `{name:.*}`)."""
+    from .client import quote
+    return quote(name, safe=":@/")
+
+
+def read_stdin_tty() -> bool:
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False
+
+
+def api_error_text(e) -> str:
+    return f"Error response from daemon: {e.message}"
