@@ -138,7 +138,7 @@ class ContentStore:
                         break
                     w.write(chunk)
                     if size is not None and w.size > size:
-                        raise InvalidParameter(f"blob larger than the expected {size} bytes")
+                        raise InvalidParameter(f"size mismatch: blob larger than the expected {size} bytes")
             else:
                 for chunk in src:  # type: ignore[union-attr]
                     w.write(chunk)
