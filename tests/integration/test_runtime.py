@@ -357,7 +357,7 @@ def test_exec_child_joins_running_container(box):
         ns = {n: os.open(f"/proc/{pid1}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC)
               for n in ("mnt", "uts", "ipc", "net", "cgroup")}
         pidns = os.open(f"/proc/{pid1}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        proc = build_exec_process(spec, cmd=["sh", "-c", "hostname; id -u; cat /proc/1/comm;"
+        proc = build_exec_process(spec, cmd=["sh", "-c", "hostname; id -un; cat /proc/1/comm;"
                                              " ls /proc/self/fd; pwd"],
                                   user="1000", workdir="/tmp")
         out_r, out_w = os.pipe()
@@ -382,7 +382,8 @@ def test_exec_child_joins_running_container(box):
         out = _read_all(out_r).decode().split()
         _, st = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(st) == 0
-        assert out[0] == "sampantest" and out[1] == "1000" and out[2] == "sleep"
+        # `user` comes from the container's /etc/passwd: we are inside its root.
+        assert out[0] == "sampantest" and out[1] == "user" and out[2] == "sleep"
         assert set(out[3:-1]) <= {"0", "1", "2", "3"}
         assert out[-1] == "/tmp"
     finally:
