@@ -9,9 +9,11 @@ pivot_root, and `oci.write_bundle` does it for runc/crun.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import resource
+import stat
 from typing import Any
 
 from ..errors import InvalidParameter
@@ -263,6 +265,75 @@ def bind_mount(source: str, destination: str, *, readonly: bool = False,
     return {"destination": destination, "type": "bind", "source": source, "options": opts}
 
 
+def _device_entry(host_path: str, container_path: str) -> dict | None:
+    try:
+        st = os.stat(host_path)
+    except OSError:
+        return None
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        return None
+    return {"path": container_path, "type": kind, "major": os.major(st.st_rdev),
+            "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
+            "uid": st.st_uid, "gid": st.st_gid}
+
+
+_SKIP_DEV = {"pts", "shm", "mqueue", "fd", "console"}
+
+
+def host_devices(top: str = "/dev") -> list[dict]:
+    """Every device node under the host's /dev (what `--privileged` gets), as moby lists
+    them: symlinks and the pseudo-filesystems Docker mounts itself are skipped."""
+    out: list[dict] = []
+    stack = [top]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if d == top and e.name in _SKIP_DEV:
+                continue
+            if e.is_symlink():
+                continue
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+                continue
+            dev = _device_entry(e.path, e.path)
+            if dev is not None:
+                out.append(dev)
+    out.sort(key=lambda x: x["path"])
+    return out
+
+
+def _user_devices(devices: list | None) -> tuple[list[dict], list[dict]]:
+    """HostConfig.Devices (`--device /dev/x[:/dev/y[:rwm]]`) -> (devices, cgroup rules)."""
+    devs: list[dict] = []
+    rules: list[dict] = []
+    for d in devices or []:
+        if not isinstance(d, dict) or not isinstance(d.get("PathOnHost"), str):
+            raise InvalidParameter("invalid device mapping: PathOnHost required")
+        host = d["PathOnHost"]
+        inside = d.get("PathInContainer") or host
+        perms = d.get("CgroupPermissions") or "rwm"
+        if not set(perms) <= set("rwm"):
+            raise InvalidParameter(f"invalid device cgroup permissions: {perms}")
+        inside = _clean_abs(inside, "device path")
+        entry = _device_entry(host, inside)
+        if entry is None:
+            raise InvalidParameter(
+                f"error gathering device information while adding custom device {host!r}: "
+                "not a device node")
+        devs.append(entry)
+        rules.append({"allow": True, "type": entry["type"], "major": entry["major"],
+                      "minor": entry["minor"], "access": perms})
+    return devs, rules
+
+
 def _depth(dest: str) -> int:
     return len([p for p in dest.split("/") if p])
 
@@ -352,11 +423,15 @@ def build_spec(*, config: dict, host_config: dict, image_config: dict | None, ro
             raise InvalidParameter("invalid mount: destination required")
         m = dict(m)
         m["destination"] = _clean_abs(m["destination"], "mount destination")
+        if m["destination"] == "/":
+            raise InvalidParameter("invalid mount config: destination can't be '/'")
         user_mounts.append(m)
     tmpfs = hc.get("Tmpfs") or {}
     if not isinstance(tmpfs, dict):
         raise InvalidParameter("invalid Tmpfs: expected an object")
     for dest, opts in tmpfs.items():
+        if _clean_abs(dest, "tmpfs destination") == "/":
+            raise InvalidParameter("invalid mount config: destination can't be '/'")
         user_mounts.append({"destination": _clean_abs(dest, "tmpfs destination"),
                             "type": "tmpfs", "source": "tmpfs",
                             "options": _tmpfs_options(opts if isinstance(opts, str) else "")})
@@ -381,16 +456,23 @@ def build_spec(*, config: dict, host_config: dict, image_config: dict | None, ro
 
     masked = hc.get("MaskedPaths")
     readonly = hc.get("ReadonlyPaths")
+    devices = [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666,
+                "uid": 0, "gid": 0} for p, ma, mi in DEFAULT_DEVICES]
+    if privileged:
+        known = {d["path"] for d in devices}
+        devices += [d for d in host_devices() if d["path"] not in known]
+    extra_devs, extra_rules = _user_devices(hc.get("Devices"))
+    for d in extra_devs:
+        devices = [x for x in devices if x["path"] != d["path"]] + [d]
     linux: dict[str, Any] = {
         "namespaces": namespaces,
-        "devices": [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666,
-                     "uid": 0, "gid": 0} for p, ma, mi in DEFAULT_DEVICES],
+        "devices": devices,
         "maskedPaths": [] if privileged else list(DEFAULT_MASKED_PATHS if masked is None
                                                    else masked),
         "readonlyPaths": [] if privileged else list(DEFAULT_READONLY_PATHS if readonly is None
                                                      else readonly),
         "resources": {"devices": [{"allow": True, "access": "rwm"}] if privileged
-                      else [dict(r) for r in _DEVICE_RULES]},
+                      else [dict(r) for r in _DEVICE_RULES] + extra_rules},
         "cgroupsPath": f"/sampan/{container_id}",
         "rootfsPropagation": "rslave",
     }

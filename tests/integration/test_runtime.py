@@ -444,3 +444,24 @@ def test_external_runtime_runs_our_spec(tmp_path, runtime):
     assert lines[:4] == ["1", "ocihost", "1000", "/home/user"]
     assert "CapEff:\t0000000000000000" in r.stdout
     assert "127.0.0.1 localhost" in r.stdout
+
+
+def test_privileged_gets_host_devices_and_caps(box):
+    _, held, _ = sc.capget()
+    code, out, err = sh(box, "grep CapEff /proc/self/status; ls /dev | wc -l;"
+                             " mkdir -p /m && mount -t tmpfs t /m && echo mounted;"
+                             " cat /proc/keys >/dev/null && echo keys",
+                        host_config={"Privileged": True})
+    assert code == 0, err
+    lines = out.split("\n")
+    assert int(lines[0].split()[1], 16) == held & ((1 << 41) - 1)
+    assert int(lines[1]) > 20  # the host's device nodes, not just Docker's six
+    assert "mounted" in out
+
+
+def test_user_device_mapping(box):
+    _, out, _ = sh(box, "ls -l /dev/mynull; echo hi > /dev/mynull && echo ok",
+                   host_config={"Devices": [{"PathOnHost": "/dev/null",
+                                             "PathInContainer": "/dev/mynull",
+                                             "CgroupPermissions": "rwm"}]})
+    assert out.startswith("crw") and "1,   3" in out and "ok" in out

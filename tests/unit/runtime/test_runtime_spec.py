@@ -344,3 +344,21 @@ def test_build_exec_process():
     assert p["capabilities"]["bounding"] == caps.all_caps()
     with pytest.raises(InvalidParameter):
         build_exec_process(s, cmd=[])
+
+
+def test_user_devices_and_root_destination():
+    s = spec(host_config={"Devices": [{"PathOnHost": "/dev/null",
+                                       "PathInContainer": "/dev/xnull",
+                                       "CgroupPermissions": "rw"}]})
+    d = {x["path"]: x for x in s["linux"]["devices"]}["/dev/xnull"]
+    assert (d["type"], d["major"], d["minor"]) == ("c", 1, 3)
+    assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"} in \
+        s["linux"]["resources"]["devices"]
+    for bad in ([{"PathOnHost": "/etc/passwd"}], [{"PathOnHost": "/dev/null",
+                                                   "CgroupPermissions": "rwx"}], ["x"]):
+        with pytest.raises(InvalidParameter):
+            spec(host_config={"Devices": bad})
+    with pytest.raises(InvalidParameter, match="destination can't be '/'"):
+        spec(host_config={"Tmpfs": {"/": ""}})
+    with pytest.raises(InvalidParameter, match="destination can't be '/'"):
+        spec(mounts=[{"destination": "/a/..", "type": "bind", "source": "/x"}])
