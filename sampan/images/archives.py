@@ -290,13 +290,17 @@ def load(svc: "ImageService", path: Path | str) -> list[str]:
         ar = _Archive(plain)
         try:
             out: list[str] = []
-            if ar.has("manifest.json"):
-                _load_docker(svc, ar, out)
-            elif ar.has("index.json"):
-                _load_oci(svc, ar, out)
-            else:
-                raise InvalidParameter(
-                    "invalid image archive: no manifest.json or index.json (not a docker save or OCI archive)")
+            try:
+                if ar.has("manifest.json"):
+                    _load_docker(svc, ar, out)
+                elif ar.has("index.json"):
+                    _load_oci(svc, ar, out)
+                else:
+                    raise InvalidParameter("invalid image archive: no manifest.json or index.json "
+                                           "(not a docker save or OCI archive)")
+            except BaseException:
+                svc.gc()  # layers stored before the failure that no image took
+                raise
             return out
         finally:
             ar.close()

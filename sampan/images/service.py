@@ -331,6 +331,7 @@ class ImageService:
             return self._import_config(layer, ref, cfg, message, os_, arch, variant)
         except BaseException:
             self.release_layers([layer.chain_id])
+            self.gc()
             raise
 
     def _import_config(self, layer: Layer, ref: str | None, cfg: dict[str, Any], message: str,
@@ -543,7 +544,15 @@ class ImageService:
                     reclaimed += sum(before.get(r["Deleted"], 0) for r in records if "Deleted" in r)
                     deleted += records
                     changed = True
+            # hidden images whose containers are gone go now too
+            reclaimed += sum(l.size for l in self._gc())
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def gc(self) -> list[str]:
+        """Collect what nothing needs any more (e.g. after a container of a force-removed
+        image is gone); returns the removed layers' chain IDs."""
+        with self._lock:
+            return [l.chain_id for l in self._gc()]
 
     # -- views and archives (in their own modules) ------------------------------------------------
     def list_images(self, all: bool = False,  # noqa: A002 - Docker's parameter name

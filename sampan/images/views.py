@@ -77,7 +77,7 @@ def list_images(svc: "ImageService", all_: bool = False,
     patterns = filters.get("reference") or []
     rows = svc.db.query("SELECT * FROM images WHERE hidden = 0")
     parents = {r["parent"] for r in rows if r["parent"]}
-    out = []
+    out: list[tuple[float, dict[str, Any]]] = []
     for row in rows:
         image_id = row["id"]
         if before is not None and not row["created"] < before:
@@ -101,7 +101,7 @@ def list_images(svc: "ImageService", all_: bool = False,
         elif dangling is True and tags:
             continue
         labels = _image_labels(svc, image_id)
-        out.append({
+        out.append((row["created"], {
             "Containers": -1,
             "Created": int(row["created"]),
             "Id": image_id,
@@ -111,9 +111,9 @@ def list_images(svc: "ImageService", all_: bool = False,
             "RepoTags": tags,
             "SharedSize": -1,
             "Size": row["size"],
-        })
-    out.sort(key=lambda d: (-d["Created"], d["Id"]))
-    return out
+        }))
+    out.sort(key=lambda x: (-x[0], x[1]["Id"]))  # newest first, by the precise time
+    return [d for _, d in out]
 
 
 def inspect(svc: "ImageService", ref: str) -> dict[str, Any]:
