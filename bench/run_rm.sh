@@ -32,6 +32,20 @@ names=() cmds=()
 add() { names+=("$1"); cmds+=("$2"); }
 add "sampan -> sampand" "sampan run --rm busybox true"
 add "sampan -> sampand, --network none" "sampan run --rm --network none busybox true"
+# A dockerd that is installed (Debian's docker.io) but not running is started for the run and
+# stopped afterwards; one that was already running is left alone.
+dockerd_pid=""
+stop_dockerd() { [ -z "$dockerd_pid" ] || { kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null || true; }; }
+trap 'stop_dockerd; rm -rf "$out"' EXIT
+if [ -x /usr/local/bin/docker ] && command -v dockerd >/dev/null \
+   && ! /usr/local/bin/docker -H "unix://$DOCKERD_SOCK" version >/dev/null 2>&1; then
+    dockerd -H "unix://$DOCKERD_SOCK" >"$out/dockerd.log" 2>&1 &
+    dockerd_pid=$!
+    for _ in $(seq 1 100); do
+        /usr/local/bin/docker -H "unix://$DOCKERD_SOCK" version >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+fi
 if [ -x /usr/local/bin/docker ]; then
     add "docker -> sampand" "/usr/local/bin/docker -H unix://$SOCK run --rm busybox true"
     if [ -S "$DOCKERD_SOCK" ] && /usr/local/bin/docker -H "unix://$DOCKERD_SOCK" version >/dev/null 2>&1; then
