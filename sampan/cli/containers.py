@@ -224,7 +224,7 @@ def cmd_ps(ctx, ns, args) -> int:
     from .images import filters_json
     from .template import TemplateError
     fmt = ns.format
-    want_size = ns.size or bool(fmt and ".Size" in fmt)
+    want_size = ns.size or bool(fmt and (".Size" in fmt or "json" in fmt))
     limit = 1 if ns.latest else (ns.last if ns.last is not None and ns.last > 0 else None)
     query = {"all": True if (ns.all or limit) else None, "limit": limit,
              "size": True if want_size else None, "filters": filters_json(ns.filter)}

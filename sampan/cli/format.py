@@ -219,7 +219,8 @@ class _HeaderValue(str):
     """A header cell; callable so `{{.Label "x"}}` renders the header too."""
 
     def __call__(self, *args):
-        return self
+        # docker heads a `{{.Label "k"}}` column with the label's name
+        return _HeaderValue(args[0]) if args else self
 
 
 class ContainerCtx(_Ctx):
@@ -251,8 +252,8 @@ class ContainerCtx(_Ctx):
 
     @property
     def Command(self) -> str:
-        q = _go_quote(self.c.get("Command") or "")
-        return ellipsis(q, 20) if self.trunc else q
+        cmd = self.c.get("Command") or ""
+        return _go_quote(ellipsis(cmd, 20) if self.trunc else cmd)
 
     @property
     def CreatedAt(self) -> str:
@@ -368,6 +369,7 @@ def display_ports(ports: list[dict]) -> str:
     out = []
     # published: merge runs with the same host ip, offset and protocol
     run = None
+    singles.sort(key=lambda t: (t[4], t[1], t[2]))
     for key, host, pub, priv, proto in singles:
         if run and run[0] == key and pub == run[3] + 1:
             run[3], run[5] = pub, priv

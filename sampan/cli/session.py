@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
+import _socket
 
 from .client import APIError, Client
 from .stream import Output, RawTerminal, copy_output, terminal_size
@@ -53,7 +53,7 @@ def start_error_code(message: str) -> int:
 class Session:
     """One hijacked attach (or exec start) stream with its terminal and signal handling."""
 
-    def __init__(self, client: Client, sock: socket.socket, leftover: bytes, tty: bool,
+    def __init__(self, client: Client, sock, leftover: bytes, tty: bool,
                  stdin: bool, resize_path: str | None = None, detach_keys: bytes = b"\x10\x11") -> None:
         self.client = client
         self.sock = sock
@@ -171,12 +171,12 @@ class Session:
                 self.sock.sendall(data)
                 if self.detached:
                     try:
-                        self.sock.shutdown(socket.SHUT_RDWR)
+                        self.sock.shutdown(_socket.SHUT_RDWR)
                     except OSError:
                         pass
                     return
             # EOF on our stdin: half-close so the container sees EOF and output keeps flowing
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 

@@ -8,7 +8,7 @@ A non-tty attach/logs stream is a sequence of frames: an 8-byte header
 from __future__ import annotations
 
 import os
-import socket
+import _socket
 
 
 class FrameError(Exception):
@@ -92,7 +92,7 @@ def copy_output(chunks, tty: bool, out: Output) -> None:
             out.write(stream, payload)
 
 
-def _sock_chunks(sock: socket.socket, leftover: bytes):
+def _sock_chunks(sock, leftover: bytes):
     if leftover:
         yield leftover
     while True:
@@ -107,7 +107,7 @@ def _sock_chunks(sock: socket.socket, leftover: bytes):
         yield data
 
 
-def pump(sock: socket.socket, leftover: bytes, tty: bool, stdin_fd: int | None,
+def pump(sock, leftover: bytes, tty: bool, stdin_fd: int | None,
          out: Output | None = None, close_stdin: bool = True) -> None:
     """Run an attached session until the daemon ends the output stream.
 
@@ -130,7 +130,7 @@ def pump(sock: socket.socket, leftover: bytes, tty: bool, stdin_fd: int | None,
                         break
                     sock.sendall(data)
                 if close_stdin:
-                    sock.shutdown(socket.SHUT_WR)
+                    sock.shutdown(_socket.SHUT_WR)
             except OSError:
                 pass  # the daemon closed the stream; the reader will notice
 
