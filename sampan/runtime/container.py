@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import SampanError
 from ..linux import caps as _caps
+from ..linux import seccomp as _seccomp
 from ..linux import syscalls as sc
 from . import rootfs as _rootfs
 from .mounts import Mount, perform
@@ -203,11 +204,15 @@ def _exec(args: list[str], env: dict[str, str]) -> None:
     raise _ExecError(f'exec: "{name}": executable file not found in $PATH', EXIT_NOT_FOUND)
 
 
-def _finish(process: dict, annotations: dict, err_fd: int) -> None:
-    """Shared tail of run_child and exec_child: identity, caps, cwd, fds, exec."""
+def _finish(process: dict, annotations: dict, err_fd: int, seccomp: dict | None) -> None:
+    """Shared tail of run_child and exec_child: identity, caps, seccomp, cwd, fds, exec."""
     user = _exec_user(process, annotations)
     _apply_rlimits(process.get("rlimits") or [])
     cwd = process.get("cwd") or "/"
+    if seccomp:
+        # Installed while we still hold CAP_SYS_ADMIN (so no_new_privs is not required);
+        # nothing left before execve is a syscall the profiles refuse.
+        _seccomp.install(_seccomp.compile_filter(seccomp))
     _become(process, user)
     try:
         os.chdir(cwd)
@@ -316,7 +321,7 @@ def run_child(spec: dict, rootfs_mount: Mount | None, stdio: Any, err_fd: int) -
         _make_cwd(cwd)
         if (spec.get("root") or {}).get("readonly"):
             _rootfs.readonly_root()
-        _finish(process, annotations, err_fd)
+        _finish(process, annotations, err_fd, linux.get("seccomp"))
     except _ExecError as e:
         _fail(err_fd, str(e), e.exit_code)
     except SampanError as e:
@@ -359,7 +364,7 @@ def exec_child(process: dict, ns_fds: dict[str, int], stdio: Any, err_fd: int,
             if fd is not None:
                 sc.setns(fd, flag_of[name])
         os.chdir("/")
-        _finish(process, {}, err_fd)
+        _finish(process, {}, err_fd, process.get("seccomp"))
     except _ExecError as e:
         _fail(err_fd, str(e), e.exit_code)
     except SampanError as e:

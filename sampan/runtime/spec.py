@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import InvalidParameter
 from ..linux import caps as _caps
+from . import seccomp_profile as _seccomp
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -170,9 +171,11 @@ def _rlimits(ulimits: list[dict] | None) -> list[dict]:
     return list(out.values())
 
 
-def _security_opts(opts: list[str] | None) -> bool:
-    """Returns no_new_privileges; validates the other forms Docker accepts."""
+def _security_opts(opts: list[str] | None) -> tuple[bool, str | None]:
+    """(no_new_privileges, seccomp) from SecurityOpt; seccomp is None (default profile),
+    "unconfined", or a profile's JSON text (the docker CLI sends the file's content)."""
     nnp = False
+    seccomp: str | None = None
     for o in opts or []:
         if not isinstance(o, str):
             raise InvalidParameter(f"invalid --security-opt: {o!r}")
@@ -186,11 +189,13 @@ def _security_opts(opts: list[str] | None) -> bool:
                 nnp = False
             else:
                 raise InvalidParameter(f"invalid --security-opt 2: {o!r}")
-        elif key in ("seccomp", "apparmor", "label", "systempaths", "writable-cgroups"):
-            continue  # accepted; seccomp/LSM profiles are not applied by this runtime
+        elif key == "seccomp":
+            seccomp = val or None
+        elif key in ("apparmor", "label", "systempaths", "writable-cgroups"):
+            continue  # accepted; LSM profiles are not applied by this runtime
         else:
             raise InvalidParameter(f"invalid --security-opt 1: {o!r}")
-    return nnp
+    return nnp, seccomp
 
 
 def _sysctls(sysctls: dict | None, net_host: bool, ipc_host: bool) -> dict[str, str]:
@@ -366,6 +371,7 @@ def build_spec(*, config: dict, host_config: dict, image_config: dict | None, ro
     group_add = [str(g) for g in hc.get("GroupAdd") or []]
 
     cap_list = _caps.tweak(hc.get("CapAdd"), hc.get("CapDrop"), privileged)
+    nnp, seccomp = _security_opts(hc.get("SecurityOpt"))
     process: dict[str, Any] = {
         "terminal": tty,
         "user": {"uid": 0, "gid": 0},
@@ -374,7 +380,7 @@ def build_spec(*, config: dict, host_config: dict, image_config: dict | None, ro
         "cwd": cwd,
         "capabilities": {"bounding": cap_list, "effective": list(cap_list),
                          "permitted": list(cap_list)},
-        "noNewPrivileges": _security_opts(hc.get("SecurityOpt")),
+        "noNewPrivileges": nnp,
     }
     rl = _rlimits(hc.get("Ulimits"))
     if rl:
@@ -476,6 +482,9 @@ def build_spec(*, config: dict, host_config: dict, image_config: dict | None, ro
         "cgroupsPath": f"/sampan/{container_id}",
         "rootfsPropagation": "rslave",
     }
+    if not privileged and seccomp != "unconfined":
+        linux["seccomp"] = (_seccomp.default_profile(cap_list) if seccomp is None
+                            else _seccomp.from_docker_profile(seccomp, cap_list))
     sysctl = _sysctls(hc.get("Sysctls"), net_mode == "host", ipc_mode == "host")
     if sysctl:
         linux["sysctl"] = sysctl
@@ -534,4 +543,6 @@ def build_exec_process(spec: dict, *, cmd: list[str], env: list[str] | None = No
         proc["groupAdd"] = ann[ANN_GROUPS].split(",")
     if base.get("rlimits"):
         proc["rlimits"] = base["rlimits"]
+    if (spec.get("linux") or {}).get("seccomp"):
+        proc["seccomp"] = spec["linux"]["seccomp"]  # exec_child applies the container's
     return proc

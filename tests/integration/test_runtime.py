@@ -465,3 +465,11 @@ def test_user_device_mapping(box):
                                              "PathInContainer": "/dev/mynull",
                                              "CgroupPermissions": "rwm"}]})
     assert out.startswith("crw") and "1,   3" in out and "ok" in out
+
+
+def test_seccomp_default_and_unconfined(box):
+    _, out, _ = sh(box, "unshare -U true; echo rc=$?; grep Seccomp: /proc/self/status")
+    assert "rc=1" in out and "Seccomp:\t2" in out
+    _, out, _ = sh(box, "unshare -U true; echo rc=$?; grep Seccomp: /proc/self/status",
+                   host_config={"SecurityOpt": ["seccomp=unconfined"]})
+    assert "rc=0" in out and "Seccomp:\t0" in out
