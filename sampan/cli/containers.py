@@ -30,6 +30,12 @@ def _create(ctx, ns, args) -> str:
     from .runopts import build_create
     image, cmd = args[0], args[1:]
     body, query = build_create(ns, image, cmd)
+    if ns.tty:
+        from .stream import terminal_size
+        size = terminal_size(1) if os.isatty(1) else None
+        if size:
+            # API 1.42+: the pty gets its size at creation, before the first resize arrives
+            body["HostConfig"]["ConsoleSize"] = list(size)
     if ns.cidfile and os.path.exists(ns.cidfile):
         raise CliError(f"Container ID file found, make sure the other container isn't running or delete {ns.cidfile}", 125)
     try:
@@ -322,6 +328,11 @@ def cmd_exec(ctx, ns, args) -> int:
             "WorkingDir": ns.workdir or "", "Cmd": cmd}
     if ns.detach_keys:
         body["DetachKeys"] = ns.detach_keys
+    if ns.tty and os.isatty(1):
+        from .stream import terminal_size
+        size = terminal_size(1)
+        if size:
+            body["ConsoleSize"] = list(size)
     c = ctx.client
     eid = (c.post(f"/containers/{q(name)}/exec", None, body) or {}).get("Id", "")
     start = {"Detach": detach, "Tty": bool(ns.tty)}
