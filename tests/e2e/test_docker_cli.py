@@ -125,7 +125,7 @@ def test_exit_code_propagates(sampand):
 
 
 def test_command_not_found_is_127(sampand):
-    r = sampand.docker("run", "--rm", "busybox", "nosuchcmd")
+    r = sampand.docker("run", "--rm", "busybox", "nosuchcmd", timeout=20)
     assert r.returncode == 127, (r.stdout, r.stderr)
     assert "nosuchcmd" in r.stderr
 
@@ -251,3 +251,124 @@ def test_rmi_in_use_needs_force(sampand):
     finally:
         sampand.docker("rm", "-f", name)
         sampand.docker("rmi", ref)
+
+
+# --- run options ---------------------------------------------------------------------------------
+
+def test_tty_output_uses_crlf(sampand):
+    # -t without -i needs no terminal on our side; the pty turns \n into \r\n.
+    out = _ok(sampand.docker("run", "-t", "--rm", "busybox", "echo", "hi"))
+    assert out == "hi\r\n"
+
+
+def test_init_takes_pid1(sampand):
+    out = _ok(sampand.docker("run", "--rm", "--init", "busybox", "sh", "-c", "echo $$"))
+    assert out.strip() != "1"
+
+
+def test_read_only_rootfs(sampand):
+    r = sampand.docker("run", "--rm", "--read-only", "busybox", "touch", "/x")
+    assert r.returncode != 0
+    assert "read-only" in (r.stdout + r.stderr).lower()
+
+
+def test_network_none_has_only_loopback(sampand):
+    out = _ok(sampand.docker("run", "--rm", "--network", "none", "busybox", "cat", "/proc/net/dev"))
+    ifaces = [line.split(":")[0].strip() for line in out.splitlines()[2:]]
+    assert ifaces == ["lo"]
+
+
+def test_cap_drop_and_default_caps(sampand):
+    # chown needs CAP_CHOWN: in Docker's default set, gone after --cap-drop CHOWN.
+    _ok(sampand.docker("run", "--rm", "busybox", "chown", "1000", "/tmp"))
+    r = sampand.docker("run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "1000", "/tmp")
+    assert r.returncode != 0
+    # CAP_SYS_ADMIN is not in the default set: mount fails without --privileged.
+    r = sampand.docker("run", "--rm", "busybox", "mount", "-t", "tmpfs", "x", "/tmp")
+    assert r.returncode != 0
+    _ok(sampand.docker("run", "--rm", "--privileged", "busybox", "mount", "-t", "tmpfs", "x", "/tmp"))
+
+
+def test_ulimit(sampand):
+    out = _ok(sampand.docker("run", "--rm", "--ulimit", "nofile=512:1024", "busybox", "sh", "-c",
+                             "ulimit -n; ulimit -Hn"))
+    assert out.split() == ["512", "1024"]
+
+
+def test_entrypoint_and_labels(sampand):
+    name = _name("ep")
+    _ok(sampand.docker("create", "--name", name, "-l", "tier=e2e", "--entrypoint", "echo",
+                       "busybox", "from", "entrypoint"))
+    try:
+        c = _inspect(sampand, name)
+        assert c["Config"]["Entrypoint"] == ["echo"]
+        assert c["Config"]["Cmd"] == ["from", "entrypoint"]
+        assert c["Config"]["Labels"]["tier"] == "e2e"
+        assert _ok(sampand.docker("start", "-a", name)) == "from entrypoint\n"
+        assert name in _ok(sampand.docker("ps", "-a", "--filter", "label=tier=e2e",
+                                          "--format", "{{.Names}}")).split()
+    finally:
+        sampand.docker("rm", "-f", name)
+
+
+# --- lifecycle -----------------------------------------------------------------------------------
+
+def test_kill_signal_rename_restart_wait(sampand):
+    name, new = _name("life"), _name("renamed")
+    # A shell that exits 42 on SIGUSR1 proves the signal got through as sent.
+    script = "trap 'exit 42' USR1; echo ready; while true; do sleep 0.1; done"
+    _ok(sampand.docker("run", "-d", "--name", name, "busybox", "sh", "-c", script))
+    try:
+        assert _wait_for(lambda: "ready" in sampand.docker("logs", name).stdout)
+        _ok(sampand.docker("rename", name, new))
+        assert _inspect(sampand, new)["Name"] == f"/{new}"
+        _ok(sampand.docker("kill", "-s", "USR1", new))
+        assert _ok(sampand.docker("wait", new)).strip() == "42"
+
+        pid_before = _inspect(sampand, new)["State"]["Pid"]
+        _ok(sampand.docker("restart", "-t", "1", new))
+        st = _inspect(sampand, new)["State"]
+        assert st["Running"] is True
+        assert st["Pid"] != pid_before
+        _ok(sampand.docker("kill", new))
+        assert _ok(sampand.docker("wait", new)).strip() == "137"
+    finally:
+        sampand.docker("rm", "-f", name)
+        sampand.docker("rm", "-f", new)
+
+
+def test_logs_tail_and_timestamps(sampand):
+    name = _name("logs")
+    _ok(sampand.docker("run", "--name", name, "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo $i; done"))
+    try:
+        assert _ok(sampand.docker("logs", "--tail", "2", name)) == "4\n5\n"
+        stamped = _ok(sampand.docker("logs", "-t", name)).splitlines()
+        assert len(stamped) == 5
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z 1$", stamped[0]), stamped[0]
+        # stdout and stderr stay apart.
+        r = sampand.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
+        assert (r.stdout, r.stderr) == ("out\n", "err\n")
+    finally:
+        sampand.docker("rm", "-f", name)
+
+
+def test_logs_follow_ends_when_container_exits(sampand):
+    name = _name("follow")
+    _ok(sampand.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
+                       "for i in 1 2 3; do echo $i; sleep 0.3; done"))
+    try:
+        t0 = time.monotonic()
+        out = _ok(sampand.docker("logs", "-f", name, timeout=20))
+        assert out == "1\n2\n3\n"
+        assert time.monotonic() - t0 < 15
+    finally:
+        sampand.docker("rm", "-f", name)
+
+
+def test_unknown_container_errors(sampand):
+    for args in (["stop", "nosuchcontainer"], ["logs", "nosuchcontainer"], ["rm", "nosuchcontainer"]):
+        r = sampand.docker(*args)
+        assert r.returncode != 0, args
+        assert "no such container" in r.stderr.lower(), (args, r.stderr)
+    r = sampand.docker("run", "--rm", "nosuchimage:nope", "true")
+    assert r.returncode == 125

@@ -133,3 +133,44 @@ def test_invalid_name_is_400(docker_client):
     with pytest.raises(derr.APIError) as e:
         docker_client.containers.create("busybox", ["true"], name="bad name/..")
     assert e.value.status_code == 400
+
+
+# --- the raw API under the SDK: bad input gets a 4xx with a message, and changes nothing -------
+
+def test_bad_json_is_400_and_the_daemon_keeps_answering(sampand):
+    status, body = sampand.api("POST", "/containers/create", b"{not json",
+                               headers={"Content-Type": "application/json"})
+    assert status == 400
+    assert b'"message"' in body
+    status, body = sampand.api("POST", "/containers/create", {"Image": "busybox", "Cmd": "not-a-list", "Env": 5})
+    assert 400 <= status < 500
+    assert sampand.api("GET", "/_ping") == (200, b"OK")
+
+
+def test_import_of_a_non_tarball_is_rejected(sampand):
+    before = sorted(p.name for p in sampand.data_root.iterdir())
+    status, body = sampand.api("POST", "/images/create?fromSrc=-&repo=garbage&tag=1",
+                               b"this is not a tar archive" * 100,
+                               headers={"Content-Type": "application/x-tar"})
+    # Docker answers 200 and puts the error in the progress stream; a 4xx is as good.
+    assert status >= 400 or b"error" in body.lower()
+    status, _ = sampand.api("GET", "/images/garbage:1/json")
+    assert status == 404
+    assert sorted(p.name for p in sampand.data_root.iterdir()) == before
+    assert sampand.api("GET", "/_ping") == (200, b"OK")
+
+
+def test_unknown_ids_are_404(sampand):
+    for method, path in (("GET", "/containers/0123456789ab/json"), ("POST", "/containers/nope/start"),
+                         ("DELETE", "/containers/nope"), ("GET", "/exec/nope/json"),
+                         ("GET", "/images/nope:nope/json"), ("DELETE", "/images/nope:nope")):
+        status, body = sampand.api(method, path)
+        assert status == 404, (method, path, status, body)
+        assert b'"message"' in body
+
+
+def test_versioned_and_bare_paths(sampand):
+    assert sampand.api("GET", "/v1.45/_ping") == (200, b"OK")
+    assert sampand.api("GET", "/v1.24/version")[0] == 200
+    status, body = sampand.api("GET", "/v1.99/version")
+    assert status == 400 and b"too new" in body
