@@ -242,16 +242,22 @@ class ImageService:
         The layer stays pinned (safe from GC) until an image using it is registered or
         `release_layers([chain])` is called.
         """
-        with self._lock:
-            if parent_chain:
-                self._pin([parent_chain])  # the parent must survive a concurrent rmi
+        if parent_chain:
+            self._pin([parent_chain])  # the parent must survive a concurrent rmi
+        pinned: list[str] = []
+
+        def pin(chain: str) -> None:
+            self._pin([chain])
+            pinned.append(chain)
+
         try:
-            layer = self.layers.create(parent_chain, src, expected_diff_id)
+            return self.layers.create(parent_chain, src, expected_diff_id, on_chain=pin)
+        except BaseException:
+            self.release_layers(pinned)
+            raise
         finally:
             if parent_chain:
                 self.release_layers([parent_chain])
-        self._pin([layer.chain_id])
-        return layer
 
     def create_image(self, config: dict[str, Any] | bytes, parent: str = "",
                      ref: str | None = None) -> str:

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from ..archive import extract_layer
 from ..content import ContentStore
@@ -117,7 +117,8 @@ class LayerStore:
     def all(self) -> list[Layer]:
         return [self._row(r) for r in self.db.query("SELECT * FROM image_layers")]
 
-    def create(self, parent: str | None, src: BinaryIO, expected_diff_id: str | None = None) -> Layer:
+    def create(self, parent: str | None, src: BinaryIO, expected_diff_id: str | None = None,
+               on_chain: Callable[[str], None] | None = None) -> Layer:
         """Extract a (maybe compressed) layer tar on top of `parent`; returns the stored layer.
 
         The uncompressed tar is stored as a blob; a diff ID other than `expected_diff_id` is an
@@ -136,6 +137,8 @@ class LayerStore:
                     f"layer digest mismatch: expected diff ID {expected_diff_id}, got {res.diff_id}")
             writer.commit(res.diff_id, res.tar_size)
             chain = chain_id(parent, res.diff_id)
+            if on_chain is not None:
+                on_chain(chain)  # the caller pins it before it can be seen (and collected)
             with self._lock:
                 if self.exists(chain):
                     return self.get(chain)  # someone stored it meanwhile; ours is dropped

@@ -258,3 +258,29 @@ def test_changes_parser():
                 "ENV", "LABEL a", "HEALTHCHECK --interval=5parsecs CMD x"):
         with pytest.raises(InvalidParameter):
             apply_changes({}, [bad])
+
+
+def test_concurrent_imports_and_removals(svc, rootfs):
+    import threading
+    errors = []
+
+    def work(i):
+        try:
+            for j in range(3):
+                svc.import_tar(rootfs, f"img{i}", str(j), [], f"{i}-{j}")
+                if j:
+                    svc.remove(f"img{i}:{j - 1}")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert svc.count() == 4
+    layers, _ = _files(svc)
+    assert len(layers) == 1  # one unpack shared by all
+    for i in range(4):
+        assert (svc.resolve(f"img{i}:2").layer_dirs[0] / "bin/busybox").exists()
