@@ -210,3 +210,15 @@ def test_truncated_tar_refused(tb, tmp_path):
 def test_overlong_name_refused(tb, tmp_path):
     with pytest.raises(InvalidParameter):
         _extract(tb().file("a/" * 3000 + "f", b"").bytes(), tmp_path)
+
+
+def test_zstd_when_available(tb, tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    plain = tb().file("f", b"z" * 10000).bytes()
+    res = _extract(zstandard.ZstdCompressor().compress(plain), tmp_path)
+    assert res.diff_id == "sha256:" + hashlib.sha256(plain).hexdigest()
+    assert (tmp_path / "f").read_bytes() == b"z" * 10000
+    d = tmp_path / "bad"
+    d.mkdir()
+    with pytest.raises(InvalidParameter):
+        _extract(zstandard.ZstdCompressor().compress(plain)[:-30] + b"\x00" * 30, d)
