@@ -90,6 +90,7 @@ class _Conn:
         self.sock = sock
         self.buf = bytearray()
         self.closed = False
+        self.reused = False
 
     def _fill(self) -> bool:
         data = self.sock.recv(65536)
@@ -107,7 +108,11 @@ class _Conn:
                 return line
             if len(self.buf) > _MAX_HEAD:
                 raise ProtocolError("header line too long")
-            if not self._fill():
+            try:
+                more = self._fill()
+            except ConnectionResetError:
+                more = False
+            if not more:
                 line = bytes(self.buf)
                 self.buf.clear()
                 return line
@@ -324,10 +329,11 @@ class Client:
         head = f"{method} {self.url(path, query)} HTTP/1.1\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
         conn = None
-        if not fresh and self._idle is not None:
+        if not fresh and self._idle is not None and stream is None:
             conn, self._idle = self._idle, None
             try:
                 conn.sock.sendall(head.encode("latin-1") + (payload or b""))
+                conn.reused = True
             except OSError:
                 conn.close()
                 conn = None  # the daemon closed an idle connection: reconnect once
@@ -381,7 +387,16 @@ class Client:
         """Send and read the head; raise APIError on a 4xx/5xx. With stream=False the body is
         read before returning (available via `.read()`/`.json()` again from the cache)."""
         conn = self.send(method, path, query, body, headers)
-        resp = self.read_response(conn, method)
+        try:
+            resp = self.read_response(conn, method)
+        except (ProtocolError, OSError):
+            if not conn.reused:
+                raise
+            # a kept-alive connection the daemon had already closed (it idled while a
+            # container ran): nothing was processed, so sending again is safe
+            conn.close()
+            conn = self.send(method, path, query, body, headers, fresh=True)
+            resp = self.read_response(conn, method)
         if resp.status >= 400:
             raise error_from(resp)
         if not stream:

@@ -88,7 +88,7 @@ def _root_help() -> str:
     w = max(len(c) for c, _ in _DESCRIPTIONS)
     lines = ["Commands:"] + [f"  {c.ljust(w)}   {d}" for c, d in _DESCRIPTIONS]
     lines += ["", "Management Commands:"] + [f"  {g.ljust(w)}   {d}" for g, (d, _) in _GROUPS.items()]
-    return text + "\n".join(lines) + f"\n\nRun '{PROG} COMMAND --help' for more information on a command.\n"
+    return text + "\n" + "\n".join(lines) + f"\n\nRun '{PROG} COMMAND --help' for more information on a command.\n"
 
 
 def _load(module: str):

@@ -144,3 +144,30 @@ def test_close_delimited_body(tmp_path):
     path = str(tmp_path / "c.sock")
     _serve_once(path, b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + json.dumps([1, 2]).encode())
     assert Client(f"unix://{path}").get("/x") == [1, 2]
+
+
+def test_stale_keep_alive_connection_is_retried(tmp_path):
+    """The daemon closed our idle connection while we waited: the next request still works."""
+    path = str(tmp_path / "s.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(4)
+    body = b'{"ok":true}'
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    def run():
+        c1, _ = s.accept()
+        c1.recv(65536)
+        c1.sendall(resp)
+        c1.recv(65536)   # the second request arrives on the old connection...
+        c1.close()       # ...which the server drops unanswered
+        c2, _ = s.accept()
+        c2.recv(65536)
+        c2.sendall(resp)
+        c2.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    c = Client(f"unix://{path}")
+    assert c.get("/a") == {"ok": True}
+    assert c.get("/b") == {"ok": True}
+    s.close()

@@ -326,3 +326,58 @@ def test_save_refuses_terminal(fake, cli, tmp_path):
     os.close(master)
     assert p.returncode == 1 and b"cowardly refusing to save to a terminal" in p.stderr
     assert not fake.requests
+
+
+def test_attach_flow_and_refusals(fake, cli):
+    states = iter([_container_json(running=True), _container_json(running=False, exit_code=8)])
+    last = {}
+
+    def inspect(req):
+        try:
+            last["v"] = next(states)
+        except StopIteration:
+            pass
+        return fake.json(last["v"])
+
+    fake.route("GET", f"/containers/web/json", inspect)
+    fake.route("GET", f"/containers/{CID}/json", inspect)
+
+    def attach(sock, req, f):
+        sock.sendall(fake.frame(1, b"tick\n"))
+        sock.close()
+    fake.route("POST", f"/containers/{CID}/attach", fake.hijack(attach, "application/vnd.docker.multiplexed-stream"))
+    r = cli("attach", "--no-stdin", "web")
+    assert r.returncode == 8 and r.stdout == "tick\n", r.stderr
+    assert fake.find("POST", f"/v1.45/containers/{CID}/attach")[0].q("stdin") == "0"
+
+    fake.route("GET", "/containers/web/json", fake.json(_container_json(running=False)))
+    r = cli("attach", "web")
+    assert r.returncode == 1 and "You cannot attach to a stopped container, start it first" in r.stderr
+
+
+def test_tcp_host(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    seen = []
+
+    def run():
+        c, _ = srv.accept()
+        seen.append(c.recv(65536))
+        body = b"[]"
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n" + body)
+        c.close()
+    threading.Thread(target=run, daemon=True).start()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
+           "DOCKER_HOST": f"tcp://127.0.0.1:{port}"}
+    r = subprocess.run([sys.executable, "-m", "sampan.cli", "ps", "-q"], env=env, capture_output=True,
+                       text=True, timeout=20)
+    srv.close()
+    assert r.returncode == 0, r.stderr
+    assert seen and seen[0].startswith(b"GET /v1.45/containers/json HTTP/1.1\r\n")
