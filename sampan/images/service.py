@@ -157,12 +157,10 @@ class ImageService:
 
     def _not_found(self, ref: str) -> NotFound:
         try:
-            r = refs.parse(ref)
-            if not refs.is_id_prefix(ref) or r.tag is not None:
-                return NotFound(f"No such image: {r.with_default_tag().familiar()}")
+            # Docker names the reference with its default tag: `No such image: busybox:latest`
+            return NotFound(f"No such image: {refs.parse(ref).with_default_tag().familiar()}")
         except InvalidParameter:
-            pass
-        return NotFound(f"No such image: {ref}")
+            return NotFound(f"No such image: {ref}")
 
     def _find(self, ref: str, hidden: bool = False) -> tuple[str, bool]:
         """-> (image ID, matched by ID?) for a name, a full ID or an ID prefix."""

@@ -186,3 +186,14 @@ def test_save_by_id_has_no_tags_and_unknown_is_404(svc, put, h):
     assert manifest[0]["RepoTags"] is None
     with pytest.raises(NotFound):
         svc.save(["nothere:1"], io.BytesIO())
+
+
+def test_history_of_loaded_image_newest_first(svc, put, h):
+    base, top = h.make_rootfs_tar(), h.tar_of({"etc/motd": b"hello\n"})
+    svc.load(put(h.docker_archive([base, top], ["x:1"])))
+    hist = svc.history("x:1")
+    assert [e["CreatedBy"] for e in hist] == ["layer 1", "layer 0"]
+    assert hist[0]["Id"] == svc.lookup_id("x:1") and hist[1]["Id"] == "<missing>"
+    assert hist[0]["Tags"] == ["x:1"] and hist[1]["Tags"] is None
+    assert hist[1]["Size"] > 1_000_000 and hist[0]["Size"] == 6
+    assert hist[0]["Created"] == 1704164645
