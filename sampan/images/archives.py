@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -133,9 +132,16 @@ def _plain_archive(svc: "ImageService", path: Path) -> tuple[Path, bool]:
         return path, False
     fd, name = tempfile.mkstemp(dir=svc.config.tmp_dir, prefix="image-load-")
     try:
+        st = os.statvfs(svc.config.tmp_dir)
+        room = st.f_bavail * st.f_frsize
         with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
             reader, _ = open_decompressed(src)
-            shutil.copyfileobj(reader, dst, 1024 * 1024)  # type: ignore[misc]
+            written = 0
+            while chunk := reader.read(1024 * 1024):
+                written += len(chunk)
+                if written > room:  # a decompression bomb must not fill the data root
+                    raise InvalidParameter("invalid image archive: it does not fit on disk uncompressed")
+                dst.write(chunk)
     except BaseException:
         os.unlink(name)
         raise
