@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from .template import Template, go_str
+from .template import Template
 
 DEFAULT_PS = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 DEFAULT_IMAGES = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -25,10 +25,7 @@ _BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
 
 
 def _go_g(value: float, precision: int) -> str:
-    s = "%.*g" % (precision, value)
-    if "e" in s:  # Go writes e+06 like C; keep as is
-        return s
-    return s
+    return "%.*g" % (precision, value)  # Go's %.Ng and C's agree for these magnitudes
 
 
 def human_size(size: float, precision: int = 4) -> str:
@@ -552,6 +549,3 @@ def render_list(fmt: str, rows: list[_Ctx], headers: dict[str, str]) -> str:
     buf += [tpl.execute(r) + "\n" for r in rows]
     return tabwrite("".join(buf))
 
-
-def print_value(v) -> str:
-    return go_str(v)

@@ -16,7 +16,7 @@ def filters_json(items: list[str] | None, extra: dict | None = None) -> str | No
     for item in items or []:
         k, eq, v = item.partition("=")
         if not eq:
-            raise UsageError(f"bad format of filter (expected name=value)")
+            raise UsageError("bad format of filter (expected name=value)")
         f.setdefault(k.strip(), {})[v] = True
     for k, v in (extra or {}).items():
         f.setdefault(k, {})[v] = True
@@ -88,7 +88,7 @@ def _split_ref(ref: str) -> tuple[str, str]:
     slash = ref.rfind("/")
     colon = ref.rfind(":")
     if "@" in ref:
-        raise UsageError(f"refusing to create a tag with a digest reference")
+        raise UsageError("refusing to create a tag with a digest reference")
     if colon > slash:
         return ref[:colon], ref[colon + 1:]
     return ref, ""
@@ -134,7 +134,7 @@ def _check_ref(ref: str) -> None:
             (tag and not re.fullmatch(r"[\w][\w.-]{0,127}", tag)):
         if name.lower() != name:
             raise CliError(f'invalid reference format: repository name ({name}) must be lowercase')
-        raise CliError(f"invalid reference format")
+        raise CliError("invalid reference format")
 
 
 def cmd_load(ctx, ns, args) -> int:

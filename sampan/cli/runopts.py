@@ -307,11 +307,11 @@ def parse_restart(v: str) -> dict:
     pol = {"Name": name if name != "" else "no", "MaximumRetryCount": 0}
     if colon:
         if name != "on-failure":
-            raise UsageError(f"invalid restart policy format: maximum retry count can only be used with 'on-failure'")
+            raise UsageError("invalid restart policy format: maximum retry count can only be used with 'on-failure'")
         try:
             pol["MaximumRetryCount"] = int(count)
         except ValueError:
-            raise UsageError(f"invalid restart policy format: maximum retry count must be an integer") from None
+            raise UsageError("invalid restart policy format: maximum retry count must be an integer") from None
     return pol
 
 

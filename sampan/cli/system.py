@@ -78,7 +78,7 @@ def cmd_version(ctx, ns, args) -> int:
                  f" API version:       {client['ApiVersion']}",
                  f" Python version:    {_pyver()}",
                  f" OS/Arch:           {client['Os']}/{client['Arch']}",
-                 f" Context:           default"]
+                 " Context:           default"]
         if server:
             lines += ["", f"Server: {(server.get('Platform') or {}).get('Name') or 'sampan'}",
                       " Engine:",
@@ -120,7 +120,7 @@ def cmd_info(ctx, ns, args) -> int:
         return 0
     from .. import __version__
     lines = ["Client:", f" Version:    {__version__}", " Context:    default",
-             f" Debug Mode: false", "", "Server:"]
+             " Debug Mode: false", "", "Server:"]
     if info is None:
         out("\n".join(lines) + "\n")
         err(f"ERROR: {problem}\nerrors pretty printing info\n")

@@ -15,8 +15,6 @@ import sys
 import time
 import uuid
 
-import pytest
-
 
 def _name(prefix: str = "cli") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

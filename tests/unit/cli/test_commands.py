@@ -339,7 +339,7 @@ def test_attach_flow_and_refusals(fake, cli):
             pass
         return fake.json(last["v"])
 
-    fake.route("GET", f"/containers/web/json", inspect)
+    fake.route("GET", "/containers/web/json", inspect)
     fake.route("GET", f"/containers/{CID}/json", inspect)
 
     def attach(sock, req, f):

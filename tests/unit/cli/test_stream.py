@@ -1,7 +1,5 @@
 """Docker's multiplexed stream framing."""
 
-import os
-
 import pytest
 
 from sampan.cli.session import parse_detach_keys, start_error_code
