@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
-from .args import Opt
+from .args import Opt, UsageError
 
 PROG = "sampan"
 
@@ -51,6 +52,19 @@ class Ctx:
             from .client import Client
             self._client = Client(self.host)
         return self._client
+
+
+def filters_json(items: list[str] | None, extra: dict | None = None) -> str | None:
+    """`--filter k=v` flags -> docker's filters JSON ({"k": {"v": true}})."""
+    f: dict = {}
+    for item in items or []:
+        k, eq, v = item.partition("=")
+        if not eq:
+            raise UsageError("bad format of filter (expected name=value)")
+        f.setdefault(k.strip(), {})[v] = True
+    for k, v in (extra or {}).items():
+        f.setdefault(k, {})[v] = True
+    return json.dumps(f) if f else None
 
 
 def out(s: str) -> None:

@@ -8,7 +8,7 @@ import sys
 import time
 
 from .args import BOOL, INT, LIST, STR, Opt, UsageError
-from .common import CliError, Spec, err, out, q
+from .common import CliError, Spec, err, filters_json, out, q
 
 
 def _name_of(c: dict) -> str:
@@ -227,7 +227,6 @@ def cmd_rename(ctx, ns, args) -> int:
 
 def cmd_ps(ctx, ns, args) -> int:
     from .format import DEFAULT_PS, ContainerCtx, render_list
-    from .images import filters_json
     from .template import TemplateError
     fmt = ns.format
     want_size = ns.size or bool(fmt and (".Size" in fmt or "json" in fmt))

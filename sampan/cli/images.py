@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from .args import BOOL, LIST, STR, Opt, UsageError
-from .common import CliError, Spec, err, out, qimg
-
-
-def filters_json(items: list[str] | None, extra: dict | None = None) -> str | None:
-    """`--filter k=v` flags -> docker's filters JSON ({"k": {"v": true}})."""
-    f: dict = {}
-    for item in items or []:
-        k, eq, v = item.partition("=")
-        if not eq:
-            raise UsageError("bad format of filter (expected name=value)")
-        f.setdefault(k.strip(), {})[v] = True
-    for k, v in (extra or {}).items():
-        f.setdefault(k, {})[v] = True
-    return json.dumps(f) if f else None
+from .common import CliError, Spec, err, filters_json, out, qimg
 
 
 def show_messages(resp, quiet: bool = False, to_err: bool = False) -> None:
