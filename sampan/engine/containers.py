@@ -257,6 +257,10 @@ class ContainerService:
             c.state.ExitCode = code
             c.state.Error = msg
             self._save(c)
+            if c.host_config.get("AutoRemove"):
+                # As Docker: a --rm container that could not start is removed, which also
+                # releases a client waiting for condition=removed.
+                asyncio.get_running_loop().create_task(self.remove(c.id, force=True, volumes=True))
             raise InvalidParameter(f"failed to create task for container: {msg}")
         c.state = State(Status="running", Running=True, Pid=int(first["pid"]), StartedAt=first["started_at"])
         c.manual_stop = False

@@ -209,12 +209,24 @@ class Monitor:
         for a in attaches:
             self._add_client(proc, a)
         if ms.runtime == "sampan":
-            for ns in ("mnt", "uts", "ipc", "net", "cgroup"):
-                try:
-                    self.ns_fds[ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
-                except OSError:
-                    pass
+            self.ns_fds = self._open_ns_fds(pid)
         return {"event": "started", "pid": pid, "started_at": rfc3339_nano(time.time_ns())}
+
+    @staticmethod
+    def _open_ns_fds(pid: int) -> dict[str, int]:
+        """Namespaces of the container's init that differ from ours, for `exec` to join.
+
+        For runc/crun the monitor's child is the runtime, not the container's init; its
+        namespaces are looked up when the first exec comes.
+        """
+        fds = {}
+        for ns in ("mnt", "uts", "ipc", "net", "cgroup"):
+            try:
+                if os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"):
+                    fds[ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass
+        return fds
 
     def _exec_container(self, stdio: tuple[int, int, int], err_w: int) -> None:
         ms = self.ms
@@ -590,12 +602,9 @@ class Monitor:
         if pid == 0:
             try:
                 _reset_signals_for_child()
-                if self.ms.runtime == "sampan":
-                    from ..runtime.container import exec_child
-                    exec_child(req["process"], self.ns_fds, stdio, err_w, main.pid)
-                else:
-                    from ..runtime.container import exec_child
-                    exec_child(req["process"], self.ns_fds, stdio, err_w, main.pid)
+                from ..runtime.container import exec_child
+                ns_fds = self.ns_fds or self._open_ns_fds(main.pid)
+                exec_child(req["process"], ns_fds, stdio, err_w)
             except BaseException as e:  # noqa: BLE001
                 try:
                     os.write(err_w, json.dumps({"message": f"exec failed: {e}", "exit_code": 126}).encode())
