@@ -8,7 +8,6 @@ A non-tty attach/logs stream is a sequence of frames: an 8-byte header
 from __future__ import annotations
 
 import os
-import _socket
 
 
 class FrameError(Exception):
@@ -90,58 +89,6 @@ def copy_output(chunks, tty: bool, out: Output) -> None:
     for c in chunks:
         for stream, payload in d.feed(c):
             out.write(stream, payload)
-
-
-def _sock_chunks(sock, leftover: bytes):
-    if leftover:
-        yield leftover
-    while True:
-        try:
-            data = sock.recv(65536)
-        except InterruptedError:
-            continue
-        except ConnectionResetError:
-            return
-        if not data:
-            return
-        yield data
-
-
-def pump(sock, leftover: bytes, tty: bool, stdin_fd: int | None,
-         out: Output | None = None, close_stdin: bool = True) -> None:
-    """Run an attached session until the daemon ends the output stream.
-
-    stdin (if given) is copied to the socket by a thread, so a container that writes a lot
-    while we still have input to send can never deadlock us; at EOF we half-close (SHUT_WR) so
-    the container sees EOF on its stdin.
-    """
-    out = out or Output()
-    if stdin_fd is not None:
-        import threading
-
-        def feed() -> None:
-            try:
-                while True:
-                    try:
-                        data = os.read(stdin_fd, 32768)
-                    except InterruptedError:
-                        continue
-                    if not data:
-                        break
-                    sock.sendall(data)
-                if close_stdin:
-                    sock.shutdown(_socket.SHUT_WR)
-            except OSError:
-                pass  # the daemon closed the stream; the reader will notice
-
-        threading.Thread(target=feed, daemon=True).start()
-    try:
-        copy_output(_sock_chunks(sock, leftover), tty, out)
-    finally:
-        try:
-            sock.close()
-        except OSError:
-            pass
 
 
 class RawTerminal:

@@ -381,3 +381,12 @@ def test_tcp_host(tmp_path):
     srv.close()
     assert r.returncode == 0, r.stderr
     assert seen and seen[0].startswith(b"GET /v1.45/containers/json HTTP/1.1\r\n")
+
+
+def test_import_from_stdin_streams_chunked(fake, cli):
+    fake.route("POST", "/images/create", fake.chunked([b'{"status":"sha256:def"}\n']))
+    r = cli("import", "-", "piped:latest", input=b"S" * 70000)
+    assert r.returncode == 0 and r.stdout == b"sha256:def\n"
+    q = fake.requests[-1]
+    assert q.headers.get("transfer-encoding") == "chunked" and q.body == b"S" * 70000
+    assert q.q("fromSrc") == "-" and q.q("repo") == "piped:latest"
