@@ -284,8 +284,10 @@ class Sampand:
     def _run(self, argv: list[str], input: str | bytes | None, timeout: float,
              binary: bool) -> subprocess.CompletedProcess:
         text = not binary and not isinstance(input, (bytes, bytearray))
-        return subprocess.run(argv, input=input, env=self.env, capture_output=True, text=text,
-                              timeout=timeout, cwd=self.base)
+        # No input: /dev/null, not whatever stdin pytest has (CI runs with none at all).
+        extra = {"stdin": subprocess.DEVNULL} if input is None else {"input": input}
+        return subprocess.run(argv, env=self.env, capture_output=True, text=text,
+                              timeout=timeout, cwd=self.base, **extra)
 
     def cli(self, *args: str, input: str | bytes | None = None, timeout: float = 30,
             binary: bool = False) -> subprocess.CompletedProcess:
