@@ -231,8 +231,17 @@ class ContainerService:
                           hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
                           container_id=c.id)
         bundle = c.dir
-        _write_json_atomic(os.path.join(bundle, "config.json"), spec)
         rootfs_mount = prepare_rootfs(c, host_namespace=runtime != "sampan")
+        if runtime == "sampan":
+            _write_json_atomic(os.path.join(bundle, "config.json"), spec)
+        else:
+            # runc/crun need numeric ids: resolved against the rootfs, mounted by now.
+            from ..runtime.oci import write_bundle
+            try:
+                write_bundle(bundle, spec)
+            except Exception:
+                release_rootfs(c)
+                raise
         try:
             os.unlink(os.path.join(c.dir, "exit.json"))
         except FileNotFoundError:

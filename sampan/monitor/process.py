@@ -371,13 +371,12 @@ class Monitor:
             except OSError:
                 data = b""
             if not data:
+                # Only a half-close: clients (the docker CLI among them) close their write side
+                # as soon as they have no more input, and still read output until the end.
+                # A client that is really gone shows up as a failed send.
                 c.reading = False
                 if c.stdin:
                     self._client_stdin_eof(proc, c)
-                elif not c.outbuf and not c.closing:
-                    # A stdout-only client that hung up: nothing more to do for it.
-                    if proc.status is not None:
-                        self._drop_client(proc, c)
             elif c.stdin:
                 self._client_input(proc, c, data)
         self._update_client_events(proc, c)
