@@ -257,8 +257,10 @@ def test_rmi_in_use_needs_force(sampand):
 
 def test_tty_output_uses_crlf(sampand):
     # -t without -i needs no terminal on our side; the pty turns \n into \r\n.
-    out = _ok(sampand.docker("run", "-t", "--rm", "busybox", "echo", "hi"))
-    assert out == "hi\r\n"
+    # (binary: text mode's universal newlines would turn \r\n back into \n)
+    r = sampand.docker("run", "-t", "--rm", "busybox", "echo", "hi", binary=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"hi\r\n"
 
 
 def test_init_takes_pid1(sampand):
