@@ -256,11 +256,16 @@ def test_rmi_in_use_needs_force(sampand):
 # --- run options ---------------------------------------------------------------------------------
 
 def test_tty_output_uses_crlf(sampand):
-    # -t without -i needs no terminal on our side; the pty turns \n into \r\n.
+    # -t without -i needs no terminal on our side. The pty keeps the default termios (ONLCR),
+    # so \n reaches the client as \r\n, as with dockerd (moby/moby#8513, #37366).
     # (binary: text mode's universal newlines would turn \r\n back into \n)
     r = sampand.docker("run", "-t", "--rm", "busybox", "echo", "hi", binary=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"hi\r\n"
+    # stdin is the pty too (runc dups the pty onto 0, 1 and 2), even without -i.
+    r = sampand.docker("run", "-t", "--rm", "busybox", "sh", "-c",
+                       "test -t 0 && test -t 1 && echo both", binary=True)
+    assert r.stdout == b"both\r\n", r.stderr
 
 
 def test_init_takes_pid1(sampand):
