@@ -27,7 +27,7 @@ async def list_containers(req: Request) -> Response:
 
 async def create(req: Request) -> Response:
     body = await req.json()
-    result = _engine(req).containers.create(body, req.q("name"))
+    result = await _engine(req).containers.create(body, req.q("name"))
     return json_response(result, 201)
 
 

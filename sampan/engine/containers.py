@@ -118,7 +118,7 @@ class ContainerService:
             conn.execute("INSERT OR REPLACE INTO containers (id, name, data) VALUES (?, ?, ?)", c.to_row())
 
     # -- create -------------------------------------------------------------------------------
-    def create(self, body: Any, name: str | None) -> dict[str, Any]:
+    async def create(self, body: Any, name: str | None) -> dict[str, Any]:
         config, host = createconfig.split_body(body)
         if name:
             name = validate_name(name)
@@ -149,10 +149,25 @@ class ContainerService:
         c = Container(id=cid, name=name, created=now_rfc3339(), image=image_ref, image_id=image.id,
                       config=merged, host_config=host, path=path, args=args,
                       lower_dirs=[str(p) for p in image.layer_dirs], dir=str(cdir))
+        c.driver = self.engine.storage_driver
         tmp = self.config.containers_dir / f".tmp-{cid}"
         for sub in ("upper", "work", "merged"):
             (tmp / sub).mkdir(parents=True, exist_ok=True)
         self._write_etc_files(tmp, c)
+        if c.driver == "vfs":
+            from .rootfs import vfs_build
+            try:
+                # A full copy of the image: slow for big images, so off the event loop.
+                await asyncio.get_running_loop().run_in_executor(
+                    None, vfs_build, c.lower_dirs, str(tmp / "merged"))
+            except Exception:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        try:
+            self._check_name_free(name)  # again: the vfs copy above may have let another in
+        except Conflict:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         os.rename(tmp, cdir)
         try:
             self._save(c)
@@ -160,7 +175,10 @@ class ContainerService:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         self._by_id[cid] = c
-        return {"Id": cid, "Warnings": []}
+        warnings = []
+        if c.driver == "vfs":
+            warnings.append("storage driver vfs: the container's rootfs is a full copy of its image")
+        return {"Id": cid, "Warnings": warnings}
 
     def _check_name_free(self, name: str, exclude: str | None = None) -> None:
         for other in self._by_id.values():

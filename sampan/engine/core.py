@@ -32,7 +32,22 @@ class Engine:
         self.images = ImageService(config, self.db)
         self.containers = ContainerService(self)
         self.execs = ExecService(self.containers)
-        self.storage_driver = "overlay2"
+        self.storage_driver = self._pick_driver(config.storage_driver)
+
+    def _pick_driver(self, wanted: str) -> str:
+        """overlay2 where overlayfs mounts on the data root's filesystem, else vfs."""
+        from ..errors import InvalidParameter
+        from .rootfs import overlay_works
+
+        if wanted == "vfs":
+            return "vfs"
+        if wanted not in ("", "overlay", "overlay2"):
+            raise InvalidParameter(f"unknown storage driver {wanted!r}: use overlay2 or vfs")
+        if overlay_works(str(self.config.tmp_dir / "overlay-check")):
+            return "overlay2"
+        if wanted:
+            raise InvalidParameter("overlay2 was asked for but overlayfs cannot be mounted here")
+        return "vfs"
 
     async def start(self) -> None:
         await self.containers.restore()

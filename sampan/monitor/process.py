@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import errno
 import fcntl
+import gc
 import json
 import os
 import selectors
@@ -820,6 +821,9 @@ def spawn(ms: MonitorSpec, attaches: list[Attach]) -> socket.socket:
     pid = os.fork()
     if pid == 0:
         try:
+            # The monitor shares the daemon's heap copy-on-write; a garbage collection would
+            # walk (and so copy) every object in it. The monitor makes no cycles worth it.
+            gc.disable()
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)

@@ -351,11 +351,14 @@ def sampand_factory(busybox_tar: Path) -> Iterator[Any]:
     """Starts extra daemons side by side (each on its own roots), all torn down at the end."""
     made: list[Sampand] = []
 
-    def make(with_busybox: bool = True) -> Sampand:
+    def make(with_busybox: bool = True, config: dict | None = None) -> Sampand:
         if os.geteuid() != 0:
             pytest.skip("sampand needs root")
         d = Sampand(_short_base("sd-"))
         made.append(d)
+        if config is not None:
+            d.config_file.parent.mkdir(parents=True, exist_ok=True)
+            d.config_file.write_text(json.dumps(config) + "\n")
         try:
             d.start()
             if with_busybox:
