@@ -2,7 +2,8 @@
 
 It is forked from the daemon (so it starts in a millisecond with every module already
 imported), detaches into its own session, and from then on owns the container: it starts the
-container's process, holds its stdio (pipes or a pty), writes its json-file log, serves attach,
+container's process, holds its stdio (pipes, or the master of a pty the container's init
+made in its own devpts and sent over a console socket), writes its json-file log, serves attach,
 exec, resize and signal requests on its unix socket, reaps the process and records the exit
 status in `exit.json`. It does not depend on the daemon staying alive: `kill -9 sampand` leaves
 it running, and a restarted daemon reconnects to its socket.
@@ -28,10 +29,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..runtime import console as _console
 from . import protocol
 from .logfile import LogWriter, rfc3339_nano
 
 CLIENT_BUFFER_LIMIT = 8 << 20
+# How long a child may take to set up before it sends its pty master. The container's init
+# mounts its rootfs first; an exec must answer within the daemon's request timeout (10 s).
+START_CONSOLE_TIMEOUT = 30.0
+EXEC_CONSOLE_TIMEOUT = 8.0
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
 
@@ -51,6 +57,7 @@ class MonitorSpec:
     runtime: str = "sampan"         # or an absolute path to runc / crun
     new_pidns: bool = True
     detach_keys: bytes = DEFAULT_DETACH_KEYS
+    console_size: tuple[int, int] | None = None  # (height, width): HostConfig.ConsoleSize
 
 
 @dataclass
@@ -142,11 +149,17 @@ def _atomic_write_json(path: str, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def _make_stdio(tty: bool, want_stdin: bool) -> tuple[tuple[int, int, int], int | None, dict[int, int], int | None, list[int]]:
-    """(child stdio, pty master, {our read fd: stream}, our stdin write fd, fds to close after fork)."""
+def _make_stdio(tty: bool, want_stdin: bool, size: tuple[int, int] | None = None) -> tuple[tuple[int, int, int], int | None, dict[int, int], int | None, list[int]]:
+    """(child stdio, pty master, {our read fd: stream}, our stdin write fd, fds to close after fork).
+
+    A tty here is a host pty: only for runc/crun, which make the container's own pty
+    themselves and relay it to this one. sampan's runtime uses `_console_pair` instead.
+    """
     if tty:
         master, slave = os.openpty()
         os.set_blocking(master, False)
+        if size is not None:
+            _console.set_size(master, *size)
         return (slave, slave, slave), master, {}, None, [slave]
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -158,6 +171,43 @@ def _make_stdio(tty: bool, want_stdin: bool) -> tuple[tuple[int, int, int], int 
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
     return (in_r, out_w, err_w), None, {out_r: protocol.STDOUT, err_r: protocol.STDERR}, in_w, [in_r, out_w, err_w]
+
+
+def _console_pair() -> tuple[socket.socket, int]:
+    """(our end, the child's end as a raw fd) of the console socket a child sends its pty
+    master on. Close-on-exec: the child's end must not leak into the container."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    return ours, theirs.detach()
+
+
+def _with_console_size(process: dict, size: tuple[int, int] | None) -> dict:
+    if size is None:
+        return process
+    return dict(process, consoleSize={"height": size[0], "width": size[1]})
+
+
+def _receive_console(csock: socket.socket, pid: int, timeout: float) -> int | None:
+    """The pty master from child `pid`, non-blocking, or None. A child that closed the
+    socket without sending failed (its error is on the err pipe) or exec'd without a
+    terminal; one that sent nothing in time is stuck. Either way it must not run on without
+    stdio, so it is killed (harmless if it is already exiting; not reaped yet, so the pid
+    cannot have been reused)."""
+    try:
+        master = _console.recv_master(csock, timeout)
+    finally:
+        csock.close()
+    if master is None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return None
+    os.set_blocking(master, False)
+    return master
+
+
+_NO_CONSOLE = json.dumps({"message": "container init did not set up its terminal",
+                          "exit_code": 128}).encode()
 
 
 class Monitor:
@@ -175,13 +225,21 @@ class Monitor:
     # -- start ------------------------------------------------------------------------------
     def start(self, attaches: list[Attach]) -> dict:
         ms = self.ms
-        stdio, master, outs, stdin_w, child_ends = _make_stdio(ms.tty, ms.open_stdin)
+        size = (_console.parse_size(ms.console_size)
+                or _console.parse_size((ms.spec.get("process") or {}).get("consoleSize")))
+        csock: socket.socket | None = None
+        console_fd: int | None = None
+        if ms.tty and ms.runtime == "sampan":
+            csock, console_fd = _console_pair()
+            stdio, master, outs, stdin_w, child_ends = None, None, {}, None, [console_fd]
+        else:
+            stdio, master, outs, stdin_w, child_ends = _make_stdio(ms.tty, ms.open_stdin, size)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # the container's process
             try:
                 _reset_signals_for_child()
-                self._exec_container(stdio, err_w)
+                self._exec_container(stdio, err_w, console_fd, size)
             except BaseException as e:  # noqa: BLE001 - report anything to the monitor
                 try:
                     os.write(err_w, json.dumps({"message": f"container init failed: {e}", "exit_code": 1}).encode())
@@ -190,8 +248,12 @@ class Monitor:
             os._exit(1)
         for fd in child_ends + [err_w]:
             os.close(fd)
+        if csock is not None:
+            master = _receive_console(csock, pid, START_CONSOLE_TIMEOUT)
         err = self._read_all(err_r)
         os.close(err_r)
+        if csock is not None and master is None and not err:
+            err = _NO_CONSOLE
         if err:
             _, status = os.waitpid(pid, 0)
             for fd in list(outs) + ([master] if master is not None else []) + ([stdin_w] if stdin_w else []):
@@ -229,11 +291,15 @@ class Monitor:
                 pass
         return fds
 
-    def _exec_container(self, stdio: tuple[int, int, int], err_w: int) -> None:
+    def _exec_container(self, stdio: tuple[int, int, int] | None, err_w: int,
+                        console_fd: int | None, size: tuple[int, int] | None) -> None:
         ms = self.ms
         if ms.runtime == "sampan":
             from ..runtime.container import run_child
-            run_child(ms.spec, ms.rootfs_mount, stdio, err_w)
+            spec = ms.spec
+            if console_fd is not None:
+                spec = dict(spec, process=_with_console_size(spec.get("process") or {}, size))
+            run_child(spec, ms.rootfs_mount, stdio, err_w, console_fd)
             return
         # runc / crun: the runtime binary becomes the child; it reads config.json from the bundle.
         for i, fd in enumerate(stdio):
@@ -596,7 +662,16 @@ class Monitor:
             return {"error": "container is not running", "exit_code": 126}
         tty = bool(req.get("tty"))
         want_stdin = bool(req.get("stdin")) and client_fd is not None
-        stdio, master, outs, stdin_w, child_ends = _make_stdio(tty, want_stdin)
+        csock: socket.socket | None = None
+        console_fd: int | None = None
+        if tty:
+            # exec_child always runs sampan's runtime code: its pty comes from the
+            # container's devpts once it has joined the mount namespace.
+            csock, console_fd = _console_pair()
+            stdio, master, outs, stdin_w, child_ends = None, None, {}, None, [console_fd]
+        else:
+            stdio, master, outs, stdin_w, child_ends = _make_stdio(tty, want_stdin)
+        process = _with_console_size(req["process"], _console.parse_size(req.get("console_size")))
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
@@ -604,7 +679,7 @@ class Monitor:
                 _reset_signals_for_child()
                 from ..runtime.container import exec_child
                 ns_fds = self.ns_fds or self._open_ns_fds(main.pid)
-                exec_child(req["process"], ns_fds, stdio, err_w)
+                exec_child(process, ns_fds, stdio, err_w, console_fd=console_fd)
             except BaseException as e:  # noqa: BLE001
                 try:
                     os.write(err_w, json.dumps({"message": f"exec failed: {e}", "exit_code": 126}).encode())
@@ -613,8 +688,12 @@ class Monitor:
             os._exit(126)
         for fd in child_ends + [err_w]:
             os.close(fd)
+        if csock is not None:
+            master = _receive_console(csock, pid, EXEC_CONSOLE_TIMEOUT)
         err = self._read_all(err_r)
         os.close(err_r)
+        if csock is not None and master is None and not err:
+            err = json.dumps({"message": "exec did not set up its terminal", "exit_code": 126}).encode()
         proc = _Proc(pid, master, outs, master if tty and want_stdin else stdin_w, True, framed=not tty)
         proc.exec_id = exec_id
         if err:

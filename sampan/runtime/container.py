@@ -26,6 +26,7 @@ from ..errors import SampanError
 from ..linux import caps as _caps
 from ..linux import seccomp as _seccomp
 from ..linux import syscalls as sc
+from . import console as _console
 from . import rootfs as _rootfs
 from .mounts import Mount, perform
 from .spec import ANN_GROUPS, ANN_USER
@@ -75,6 +76,41 @@ def _setup_stdio(stdio: Any, terminal: bool) -> None:
         os.close(null)
     if terminal and os.isatty(0):
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _setup_console(console_fd: int, size: Any, mount_console: bool) -> None:
+    """A pty from the devpts now at /dev/pts (the container's own): its master to the
+    monitor over `console_fd`, its slave as stdio and controlling terminal, as runc does.
+
+    Called after pivot_root (or after joining the mount namespace, for exec), so the pty is
+    `/dev/pts/N` inside the container. The master is sent only once everything that can fail
+    here has succeeded; the monitor takes EOF on the socket as "no terminal".
+    """
+    master, slave, name = _console.open_pty("/dev/ptmx")
+    hw = _console.parse_size(size)
+    if hw is not None:
+        # Before the process starts, so its first `stty size` already sees the client's.
+        _console.set_size(master, *hw)
+    if mount_console:
+        _rootfs.bind_console("/", name)
+    _setup_stdio(slave, True)
+    os.close(slave)
+    _console.send_master(console_fd, master, name)
+    os.close(master)
+    os.close(console_fd)
+
+
+def _own_tty(user: ExecUser) -> None:
+    """A non-root process owns its terminal (runc's fixStdioPermissions, for the pty only):
+    otherwise `tty`-opening programs and `mesg` fail on a root-owned /dev/pts/N."""
+    if user.uid == 0 or not os.isatty(0):
+        return
+    try:
+        st = os.fstat(0)
+        if st.st_uid != user.uid:
+            os.fchown(0, user.uid, -1)
+    except OSError:
+        pass
 
 
 def _reset_signals() -> None:
@@ -207,6 +243,7 @@ def _exec(args: list[str], env: dict[str, str]) -> None:
 def _finish(process: dict, annotations: dict, err_fd: int, seccomp: dict | None) -> None:
     """Shared tail of run_child and exec_child: identity, caps, seccomp, cwd, fds, exec."""
     user = _exec_user(process, annotations)
+    _own_tty(user)
     _apply_rlimits(process.get("rlimits") or [])
     cwd = process.get("cwd") or "/"
     if seccomp:
@@ -247,6 +284,11 @@ def _namespaces(spec_ns: list[dict]) -> tuple[int, list[tuple[int, int]]]:
     return flags, joins
 
 
+def _dev_is_ours(spec: dict) -> bool:
+    return any(m.get("destination") == "/dev" and m.get("type") == "tmpfs"
+               for m in spec.get("mounts") or [])
+
+
 def _prepare_rootfs(spec: dict, rootfs_mount: Mount | None, tty_path: str | None) -> None:
     linux = spec.get("linux") or {}
     root = os.path.abspath(spec["root"]["path"])
@@ -262,8 +304,7 @@ def _prepare_rootfs(spec: dict, rootfs_mount: Mount | None, tty_path: str | None
         sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
     for m in spec.get("mounts") or []:
         _rootfs.mount_one(root, m)
-    dev_is_ours = any(m.get("destination") == "/dev" and m.get("type") == "tmpfs"
-                      for m in spec.get("mounts") or [])
+    dev_is_ours = _dev_is_ours(spec)
     _rootfs.create_devices(root, linux.get("devices") or [])
     if dev_is_ours:
         _rootfs.create_dev_links(root)
@@ -281,20 +322,26 @@ def _make_cwd(cwd: str) -> None:
         pass  # chdir reports the real problem
 
 
-def run_child(spec: dict, rootfs_mount: Mount | None, stdio: Any, err_fd: int) -> None:
+def run_child(spec: dict, rootfs_mount: Mount | None, stdio: Any, err_fd: int,
+              console_fd: int | None = None) -> None:
     """Become the container described by `spec` and exec its process. Never returns.
 
     Called as PID 1 of a fresh pid namespace, in the container's cgroup (the caller puts it
     there before forking, so the cgroup namespace unshared here is rooted at that cgroup).
+    `console_fd`: a unix socket; when given, the terminal is a new pty of the container's own
+    devpts, its master sent on that socket (SCM_RIGHTS) and `stdio` ignored. The pty gets
+    `process.consoleSize` ({"height", "width"}) before the process starts.
     """
     try:
         process = spec.get("process") or {}
         linux = spec.get("linux") or {}
         annotations = spec.get("annotations") or {}
         os.setsid()
-        terminal = bool(process.get("terminal"))
-        _setup_stdio(stdio, terminal)
-        tty_path = os.ttyname(0) if terminal and os.isatty(0) else None
+        terminal = bool(process.get("terminal")) or console_fd is not None
+        tty_path = None
+        if console_fd is None:
+            _setup_stdio(stdio, terminal)
+            tty_path = os.ttyname(0) if terminal and os.isatty(0) else None
         flags, joins = _namespaces(linux.get("namespaces") or [])
         for fd, flag in joins:
             sc.setns(fd, flag)
@@ -307,6 +354,10 @@ def run_child(spec: dict, rootfs_mount: Mount | None, stdio: Any, err_fd: int) -
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write(str(int(process["oomScoreAdj"])))
         _prepare_rootfs(spec, rootfs_mount, tty_path)
+        if console_fd is not None:
+            # After pivot_root, before the read-only remounts (runc's order): /dev/ptmx is
+            # the container's devpts now, and /dev/console can still be bound over.
+            _setup_console(console_fd, process.get("consoleSize"), _dev_is_ours(spec))
         if linux.get("sysctl"):
             _rootfs.write_sysctls(linux["sysctl"])
         uts_new = bool(flags & sc.CLONE_NEWUTS) or any(
@@ -343,17 +394,19 @@ _EXEC_NS_ORDER = ("cgroup", "ipc", "uts", "net", "network", "mnt", "mount")
 
 
 def exec_child(process: dict, ns_fds: dict[str, int], stdio: Any, err_fd: int,
-               cgroup_path: Any = None) -> None:
+               cgroup_path: Any = None, console_fd: int | None = None) -> None:
     """Join a running container (`docker exec`) and exec `process`. Never returns.
 
     `ns_fds`: {"mnt"|"uts"|"ipc"|"net"|"cgroup": fd opened on /proc/<pid1>/ns/<name>} (OCI
     names "mount"/"network" accepted too). `cgroup_path`: the container's cgroup directory
-    (or several, for v1 hierarchies) to join first.
+    (or several, for v1 hierarchies) to join first. `console_fd`: as for `run_child`; the
+    pty comes from the container's devpts once its mount namespace is joined.
     """
     try:
         os.setsid()
-        terminal = bool(process.get("terminal"))
-        _setup_stdio(stdio, terminal)
+        terminal = bool(process.get("terminal")) or console_fd is not None
+        if console_fd is None:
+            _setup_stdio(stdio, terminal)
         if cgroup_path:
             _join_cgroup(cgroup_path)
         flag_of = {"cgroup": sc.CLONE_NEWCGROUP, "ipc": sc.CLONE_NEWIPC,
@@ -364,6 +417,8 @@ def exec_child(process: dict, ns_fds: dict[str, int], stdio: Any, err_fd: int,
             if fd is not None:
                 sc.setns(fd, flag_of[name])
         os.chdir("/")
+        if console_fd is not None:
+            _setup_console(console_fd, process.get("consoleSize"), False)
         _finish(process, {}, err_fd, process.get("seccomp"))
     except _ExecError as e:
         _fail(err_fd, str(e), e.exit_code)

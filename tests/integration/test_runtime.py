@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -17,7 +18,7 @@ import uuid
 import pytest
 
 from sampan.linux import syscalls as sc
-from sampan.runtime import oci
+from sampan.runtime import console, oci
 from sampan.runtime.container import exec_child, run_child
 from sampan.runtime.mounts import Mount
 from sampan.runtime.spec import build_exec_process, build_spec
@@ -308,10 +309,86 @@ def test_tty_is_controlling_terminal_and_console(box):
     os.waitpid(pid, 0)
     os.close(master)
     lines = out.decode().split()
-    # The pty comes from the monitor (host devpts), so inside it is known as /dev/console.
+    # A pty handed in as stdio (not made through the console socket) is the host's devpts'
+    # one, so inside it is known only as /dev/console. The monitor uses the console socket.
     assert lines[0] == "/dev/console"
     assert lines[1] == "1"
     assert lines[2] == "xterm"
+
+
+def _run_with_console(spec: dict, mount: Mount | None, timeout: float = 10.0):
+    """Run `spec` as the monitor does for a tty: a console socket instead of stdio.
+
+    Returns (pty master or None, output read from it, exit code, error dict or None).
+    """
+    csock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            csock.close()
+            sc.unshare(sc.CLONE_NEWPID)
+            child = os.fork()
+            if child == 0:
+                run_child(spec, mount, None, fail_w, console_fd=theirs.fileno())
+            os.close(fail_w)
+            theirs.close()
+            _, st = os.waitpid(child, 0)
+            os._exit(os.waitstatus_to_exitcode(st) & 0xFF)
+        finally:
+            os._exit(99)
+    theirs.close()
+    os.close(fail_w)
+    master = console.recv_master(csock, timeout)
+    csock.close()
+    out = b""
+    if master is not None:
+        while True:
+            try:
+                b = os.read(master, 4096)
+            except OSError:  # EIO: every slave fd is closed
+                break
+            if not b:
+                break
+            out += b
+    fail = _read_all(fail_r)
+    _, st = os.waitpid(pid, 0)
+    return master, out.decode(), os.waitstatus_to_exitcode(st), json.loads(fail) if fail else None
+
+
+def test_tty_comes_from_the_containers_own_devpts(box):
+    script = ("tty; ls /dev/pts; stty size; test -t 0 && echo stdin-tty; "
+              "stat -c %t:%T /dev/console /dev/pts/0; ls /dev/pts/ptmx")
+    spec = spec_for(box, ["sh", "-c", script], config={"Tty": True},
+                    host_config={"ConsoleSize": [33, 111]})
+    master, out, code, fail = _run_with_console(spec, box.mount)
+    assert fail is None and code == 0
+    os.close(master)
+    lines = out.replace("\r", "").split("\n")
+    # /dev/pts/0 of a devpts that has only this pty: not the host's, whose ptys number on.
+    assert lines[0] == "/dev/pts/0"
+    assert lines[1].split() == ["0", "ptmx"]
+    assert lines[2] == "33 111"  # consoleSize applied before the process started
+    assert lines[3] == "stdin-tty"
+    assert lines[4] == lines[5] == "88:0"  # /dev/console is the same pty (136 = 0x88)
+    assert lines[6] == "/dev/pts/ptmx"
+
+
+def test_tty_child_failing_before_its_console_closes_the_socket(box):
+    spec = spec_for(box, ["true"], config={"Tty": True})
+    spec["mounts"].append({"destination": "/bad", "type": "no-such-fs", "source": "x"})
+    master, out, code, fail = _run_with_console(spec, box.mount)
+    assert master is None and out == ""
+    assert code == 128
+    assert "error mounting" in fail["message"] and fail["exit_code"] == 128
+
+
+def test_tty_exec_failing_after_its_console_reports_on_err_fd(box):
+    spec = spec_for(box, ["no-such-command"], config={"Tty": True})
+    master, _, code, fail = _run_with_console(spec, box.mount)
+    assert master is not None  # sent before the exec, which then failed
+    os.close(master)
+    assert code == 127 and "executable file not found" in fail["message"]
 
 
 def test_plain_rootfs_without_mount(tmp_path):
