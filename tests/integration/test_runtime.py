@@ -550,3 +550,63 @@ def test_seccomp_default_and_unconfined(box):
     _, out, _ = sh(box, "unshare -U true; echo rc=$?; grep Seccomp: /proc/self/status",
                    host_config={"SecurityOpt": ["seccomp=unconfined"]})
     assert "rc=0" in out and "Seccomp:\t0" in out
+
+
+def test_monitor_tty_sizes_for_run_and_exec(box, tmp_path):
+    """The monitor's side of the console socket: MonitorSpec.console_size and an exec
+    request's console_size reach the ptys before the processes start."""
+    from sampan.monitor import process as monitor
+    from sampan.monitor import protocol
+
+    spec = spec_for(box, ["sh", "-c", "tty; stty size; exec sleep 30"], config={"Tty": True})
+    run_dir = str(tmp_path / "m")
+    os.makedirs(run_dir)
+    ms = monitor.MonitorSpec(
+        id="c0ffee", spec=spec, rootfs_mount=box.mount, tty=True, open_stdin=False,
+        stdin_once=False, log_path=run_dir + "/log.json", exit_path=run_dir + "/exit.json",
+        socket_path=run_dir + "/mon.sock", bundle=run_dir, console_size=(21, 77))
+    status = monitor.spawn(ms, [])
+    status.settimeout(20)
+    first = json.loads(status.makefile().readline())
+    assert first["event"] == "started", first
+    try:
+        deadline = time.time() + 10
+        logged = ""
+        while "21 77" not in logged:
+            assert time.time() < deadline, logged
+            time.sleep(0.02)
+            with open(ms.log_path) as f:
+                logged = "".join(json.loads(line)["log"] for line in f)
+        assert logged.replace("\r", "").split("\n")[:2] == ["/dev/pts/0", "21 77"]
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        proc = build_exec_process(spec, cmd=["sh", "-c", "tty; stty size"], tty=True)
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(10)
+        conn.connect(ms.socket_path)
+        protocol.send_msg(conn, {"op": "exec", "id": "e1", "process": proc, "tty": True,
+                                 "stdin": False, "console_size": [22, 66]}, [theirs.fileno()])
+        reply, _ = protocol.recv_msg(conn)
+        conn.close()
+        theirs.close()
+        assert reply.get("pid"), reply
+        ours.settimeout(10)
+        out = b""
+        while chunk := ours.recv(4096):
+            out += chunk
+        ours.close()
+        assert out.decode().replace("\r", "").split() == ["/dev/pts/1", "22", "66"]
+    finally:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(10)
+        try:
+            conn.connect(ms.socket_path)
+            protocol.send_msg(conn, {"op": "signal", "signal": 9})
+            protocol.recv_msg(conn)
+        finally:
+            conn.close()
+        while status.recv(4096):  # EOF: the monitor recorded the exit and is gone
+            pass
+        status.close()
+    with open(ms.exit_path) as f:
+        assert json.load(f)["exit_code"] == 137
