@@ -40,11 +40,13 @@ async def _unlink(path: Path) -> None:
 
 
 async def create(req: Request) -> Response | None:
-    """POST /images/create: `fromSrc=-` imports the body; `fromImage` is a pull (not here yet)."""
+    """POST /images/create: `fromSrc=-` imports the body; `fromImage` pulls (api/distribution)."""
     from_image = req.q("fromImage")
     from_src = req.q("fromSrc")
     if from_image:
-        raise errors.Unavailable("pull is not implemented yet")
+        from .distribution import pull
+        await pull(req, from_image)
+        return None
     if not from_src:
         raise errors.InvalidParameter("fromImage or fromSrc is required")
     if from_src != "-":
@@ -153,7 +155,10 @@ async def prune(req: Request) -> Response:
 
 
 def register(router: Router) -> None:
-    # Fixed paths before the `{name:.*}` patterns they would otherwise be taken for.
+    from . import distribution
+    # Fixed paths before the `{name:.*}` patterns they would otherwise be taken for; the
+    # distribution routes (search, push, auth) are registered with the image routes.
+    distribution.register(router)
     router.add("POST", "/images/create", create)
     router.add("POST", "/images/load", load)
     router.add("POST", "/images/prune", prune)

@@ -558,6 +558,34 @@ class ImageService:
         with self._lock:
             return [l.chain_id for l in self._gc()]
 
+    # -- distribution (pull/push) -----------------------------------------------------------------
+    def pin_existing(self, chain: str) -> bool:
+        """Pin a stored layer for an image about to be registered (a pull that finds it
+        present); False when it is not stored. Released by `register`/`release_layers`."""
+        with self._lock:
+            if not self.layers.exists(chain):
+                return False
+            self._pin([chain])
+            return True
+
+    def add_repo_digest(self, image_id: str, ref: str) -> None:
+        """Record `name@sha256:...` (a RepoDigest) for an image; replaces the same digest ref."""
+        r = refs.parse(ref)
+        if r.digest is None or r.tag is not None:
+            raise InvalidParameter(f"not a canonical digest reference: {ref}")
+        with self._lock, self.db.transaction() as tx:
+            if tx.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
+                raise NotFound(f"No such image: {image_id}")
+            tx.execute("INSERT INTO image_refs(ref, image_id) VALUES (?, ?) "
+                       "ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id", (str(r), image_id))
+
+    def tags_of_repo(self, name: str) -> list[tuple[str, str]]:
+        """[(full `name:tag`, image ID)] of one repository (fully qualified name)."""
+        rows = self.db.query("SELECT ref, image_id FROM image_refs WHERE ref LIKE ? ESCAPE '\\' ORDER BY ref",
+                             (name.replace("%", r"\%").replace("_", r"\_") + ":%",))
+        return [(r["ref"], r["image_id"]) for r in rows
+                if "@" not in r["ref"] and _repo_of(r["ref"]) == name]
+
     # -- views and archives (in their own modules) ------------------------------------------------
     def list_images(self, all: bool = False,  # noqa: A002 - Docker's parameter name
                     filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,347 @@
+"""The registry client (DistributionService over a real image store) against real registries on
+loopback: sampan's own server and Debian's `docker-registry` (the CNCF distribution), with and
+without auth; skopeo as an independent client of sampan's server; a pull-through mirror."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sampan.daemon.config import DaemonConfig
+from sampan.distribution.auth import Credentials
+from sampan.distribution.progress import Reporter
+from sampan.distribution.service import DistributionService
+from sampan.errors import Forbidden, InvalidParameter, NotFound
+from sampan.images import ImageService
+from sampan.metadata import Database
+from sampan.registry.server import RegistryConfig, serve_in_thread
+
+pytestmark = pytest.mark.root
+
+CNCF = shutil.which("docker-registry")
+SKOPEO = shutil.which("skopeo")
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _htpasswd(path: Path, user: str = "ann", pw: str = "secret") -> Path:
+    bcrypt = pytest.importorskip("bcrypt")
+    path.write_text(f"{user}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)).decode()}\n")
+    return path
+
+
+def _layer(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode, ti.mtime = len(data), 0o644, 1_700_000_000
+            t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class Client:
+    """An image store plus the distribution service, on a temp data root."""
+
+    def __init__(self, root: Path, extra: dict | None = None) -> None:
+        self.cfg = DaemonConfig(data_root=root)
+        root.mkdir(parents=True)
+        self.db = Database(self.cfg.db_path)
+        self.images = ImageService(self.cfg, self.db)
+        self.dist = DistributionService(self.images, self.db, self.cfg.tmp_dir, extra or {})
+        self.messages: list[dict] = []
+
+    def make_image(self, ref: str, payload: bytes = b"") -> str:
+        l1 = self.images.add_layer(None, io.BytesIO(gzip.compress(_layer({"a/base.txt": b"base"}))))
+        l2 = self.images.add_layer(l1.chain_id, io.BytesIO(_layer({"a/app.bin": payload or os.urandom(300_000)})))
+        cfg = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+               "rootfs": {"type": "layers", "diff_ids": [l1.diff_id, l2.diff_id]}}
+        return self.images.create_image(cfg, ref=ref)
+
+    def push(self, ref: str, creds: Credentials | None = None) -> None:
+        items = self.dist.prepare_push(ref, None)
+        self.dist.run_push(items, creds or Credentials(), Reporter(self.messages.append))
+
+    def pull(self, ref: str, creds: Credentials | None = None, platform: str | None = None) -> str:
+        plan = self.dist.prepare_pull(ref, None, platform, creds or Credentials())
+        return self.dist.run_pull(plan, Reporter(self.messages.append))
+
+    def statuses(self) -> list[str]:
+        return [m.get("status", "") for m in self.messages]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@pytest.fixture
+def client(tmp_path):
+    c = Client(tmp_path / "c1")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def client2(tmp_path):
+    c = Client(tmp_path / "c2")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def sampan_registry(tmp_path):
+    made = []
+
+    def make(**kw):
+        cfg = RegistryConfig(root=tmp_path / f"sreg{len(made)}", addr="127.0.0.1:0", **kw)
+        srv, app, _ = serve_in_thread(cfg)
+        made.append(srv)
+        return f"127.0.0.1:{srv.server_address[1]}", app
+
+    yield make
+    for s in made:
+        s.shutdown()
+        s.server_close()
+
+
+@pytest.fixture
+def cncf_registry(tmp_path):
+    if CNCF is None:
+        pytest.skip("docker-registry (Debian package) not installed: scripts/install.sh installs it")
+    procs = []
+
+    def make(htpasswd: Path | None = None) -> str:
+        port = _free_port()
+        d = tmp_path / f"cncf{port}"
+        d.mkdir()
+        auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n" if htpasswd else ""
+        (d / "config.yml").write_text(
+            f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\n"
+            f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}")
+        p = subprocess.Popen([CNCF, "serve", str(d / "config.yml")], stdout=subprocess.DEVNULL,
+                             stderr=open(d / "log", "wb"))
+        procs.append(p)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except urllib.error.HTTPError:
+                break  # 401: up, with auth
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("docker-registry did not start:\n" + (d / "log").read_text())
+        return f"127.0.0.1:{port}"
+
+    yield make
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+@pytest.fixture(params=["sampan", "cncf"])
+def any_registry(request, sampan_registry, cncf_registry):
+    if request.param == "sampan":
+        return sampan_registry()[0]
+    return cncf_registry()
+
+
+def test_push_then_pull_roundtrip(any_registry, client, client2):
+    ref = f"{any_registry}/team/app:1"
+    image_id = client.make_image(ref)
+    client.push(ref)
+    assert "Pushed" in client.statuses()
+    assert any(s.startswith("1: digest: sha256:") for s in client.statuses())
+    rec = client.images.record(image_id)
+    assert rec.repo_digests and rec.repo_digests[0].startswith(f"{any_registry}/team/app@sha256:")
+    # pushed again: nothing is uploaded twice
+    client.messages.clear()
+    client.push(ref)
+    assert "Pushed" not in client.statuses() and "Layer already exists" in client.statuses()
+
+    got = client2.pull(ref)
+    assert got == image_id
+    rec2 = client2.images.record(got)
+    assert rec2.repo_tags == [ref] and rec2.repo_digests == rec.repo_digests
+    top = rec2.layer_dirs[0]
+    assert (top / "a" / "app.bin").stat().st_size == 300_000
+    assert (rec2.layer_dirs[1] / "a" / "base.txt").read_bytes() == b"base"
+    assert f"Status: Downloaded newer image for {ref}" in client2.statuses()
+    client2.messages.clear()
+    client2.pull(ref)
+    assert f"Status: Image is up to date for {ref}" in client2.statuses()
+    assert "Downloading" not in client2.statuses()
+    # by digest
+    digest = rec.repo_digests[0].split("@")[1]
+    client2.images.remove(ref)
+    assert client2.pull(f"{any_registry}/team/app@{digest}") == image_id
+
+
+def test_cross_repository_mount(sampan_registry, client):
+    host, _ = sampan_registry()
+    client.make_image(f"{host}/a/one:1")
+    client.push(f"{host}/a/one:1")
+    client.images.tag(f"{host}/a/one:1", f"{host}/b/two", "1")
+    client.messages.clear()
+    client.push(f"{host}/b/two:1")
+    assert [s for s in client.statuses() if s.startswith("Mounted from")] == ["Mounted from a/one"] * 2
+
+
+def test_unknown_image_and_tag(any_registry, client):
+    with pytest.raises(NotFound, match="not found|does not exist"):
+        client.pull(f"{any_registry}/nobody/nothing:1")
+    client.make_image(f"{any_registry}/x/y:1")
+    client.push(f"{any_registry}/x/y:1")
+    with pytest.raises(NotFound, match="manifest for .*x/y:2 not found"):
+        client.pull(f"{any_registry}/x/y:2")
+
+
+@pytest.mark.parametrize("mode", ["sampan-basic", "sampan-token", "cncf-basic"])
+def test_auth(mode, tmp_path, sampan_registry, cncf_registry, client, client2):
+    htp = _htpasswd(tmp_path / "htpasswd")
+    if mode == "cncf-basic":
+        host = cncf_registry(htp)
+    else:
+        host = sampan_registry(htpasswd=htp, token_auth=(mode == "sampan-token"))[0]
+    ref = f"{host}/team/app:1"
+    client.make_image(ref)
+    with pytest.raises(Forbidden):
+        client.push(ref)
+    with pytest.raises(Forbidden, match="login attempt .* failed"):
+        client.dist.login(Credentials("ann", "wrong"), host)
+    good = Credentials("ann", "secret")
+    assert client.dist.login(good, host)["Status"] == "Login Succeeded"
+    client.push(ref, good)
+    with pytest.raises(NotFound, match="pull access denied|not found"):
+        client2.pull(ref)
+    assert client2.pull(ref, good)
+    assert client2.images.count() == 1
+
+
+def test_corrupt_blob_leaves_nothing_behind(sampan_registry, client, client2):
+    host, app = sampan_registry()
+    ref = f"{host}/team/app:1"
+    client.make_image(ref)
+    client.push(ref)
+    manifest = json.loads(app.storage.get_manifest("team/app", "1")[0])
+    big = manifest["layers"][1]["digest"]
+    p = app.storage.blob_path(big)
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes
+    os.chmod(p, 0o644)
+    p.write_bytes(bytes(data))
+    with pytest.raises(InvalidParameter, match="digest mismatch|invalid gzip"):
+        client2.pull(ref)
+    assert client2.images.count() == 0
+    assert client2.images.layers.all() == []  # the good first layer was collected too
+    assert [p.name for p in client2.cfg.tmp_dir.iterdir()] == []
+
+
+def test_concurrent_pulls_fetch_each_blob_once(sampan_registry, client, client2):
+    host, app = sampan_registry()
+    ref = f"{host}/team/app:1"
+    client.make_image(ref)
+    client.push(ref)
+    opened: list[str] = []
+    real = app.storage.open_blob
+
+    def counting(digest):
+        opened.append(digest)
+        return real(digest)
+
+    app.storage.open_blob = counting
+    plans = [client2.dist.prepare_pull(ref, None, None, Credentials()) for _ in range(2)]
+    errors = []
+
+    def go(plan):
+        try:
+            client2.dist.run_pull(plan, Reporter(None))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    ts = [threading.Thread(target=go, args=(p,)) for p in plans]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    manifest = json.loads(app.storage.get_manifest("team/app", "1")[0])
+    for l in manifest["layers"]:
+        assert opened.count(l["digest"]) <= 1, opened
+
+
+def test_index_platform_selection_and_all_tags(sampan_registry, client, client2):
+    host, app = sampan_registry()
+    client.make_image(f"{host}/multi/img:amd")
+    client.push(f"{host}/multi/img:amd")
+    raw, media, digest = app.storage.get_manifest("multi/img", "amd")
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{"mediaType": media, "digest": digest, "size": len(raw),
+                            "platform": {"os": "linux", "architecture": "amd64"}},
+                           {"mediaType": media, "digest": digest, "size": len(raw),
+                            "platform": {"os": "unknown", "architecture": "unknown"}}]}
+    idx = json.dumps(index).encode()
+    app.storage.put_manifest("multi/img", "latest", idx, "application/vnd.oci.image.index.v1+json")
+    client2.pull(f"{host}/multi/img:latest", platform="linux/amd64")
+    rec = client2.images.resolve(f"{host}/multi/img:latest")
+    # the RepoDigest is the index's, as Docker records it
+    assert rec.repo_digests == [f"{host}/multi/img@sha256:{hashlib.sha256(idx).hexdigest()}"]
+    with pytest.raises(NotFound, match="no matching manifest for linux/s390x"):
+        client2.pull(f"{host}/multi/img:latest", platform="linux/s390x")
+    client2.dist.pull_all_tags(f"{host}/multi/img", None, Credentials(), Reporter(None))
+    assert client2.images.exists(f"{host}/multi/img:amd")
+
+
+def test_mirror_through_pull_through_cache(sampan_registry, client, tmp_path):
+    upstream, _ = sampan_registry()
+    client.make_image(f"{upstream}/library/busybox:latest")
+    client.push(f"{upstream}/library/busybox:latest")
+    mirror, mirror_app = sampan_registry(proxy_remote=f"http://{upstream}")
+    c3 = Client(tmp_path / "c3", {"registry-mirrors": [f"http://{mirror}"]})
+    try:
+        image_id = c3.pull("busybox")  # docker.io/library/busybox: served by the mirror
+        assert c3.images.record(image_id).repo_tags == ["busybox:latest"]
+        assert mirror_app.storage.tags("library/busybox") == ["latest"]  # now cached
+    finally:
+        c3.close()
+
+
+@pytest.mark.skipif(SKOPEO is None, reason="skopeo not installed")
+def test_skopeo_against_sampan_registry(sampan_registry, client, tmp_path):
+    host, _ = sampan_registry()
+    client.make_image(f"{host}/library/bb:1")
+    client.push(f"{host}/library/bb:1")
+    run = lambda *a: subprocess.run([SKOPEO, *a], capture_output=True, text=True, timeout=120)  # noqa: E731
+    r = run("inspect", "--tls-verify=false", f"docker://{host}/library/bb:1")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["RepoTags"] == ["1"]
+    r = run("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+            f"docker://{host}/library/bb:1", f"docker://{host}/other/copy:2")
+    assert r.returncode == 0, r.stderr
+    r = run("copy", "--src-tls-verify=false", f"docker://{host}/other/copy:2", f"oci:{tmp_path}/oci:x")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "oci" / "index.json").exists()
+    r = run("list-tags", "--tls-verify=false", f"docker://{host}/other/copy")
+    assert json.loads(r.stdout)["Tags"] == ["2"]
+    r = run("delete", "--tls-verify=false", f"docker://{host}/other/copy:2")
+    assert r.returncode == 0, r.stderr
+    r = run("inspect", "--tls-verify=false", f"docker://{host}/other/copy:2")
+    assert r.returncode != 0
