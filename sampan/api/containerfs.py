@@ -1,0 +1,92 @@
+"""A container's filesystem over HTTP: archive (cp), export, changes (diff), commit, and
+`/system/df` (HTTP only: the logic is in sampan.containerfs and sampan.volumes)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from ..errors import InvalidParameter
+from .http import Request, Response, Router, empty, json_response
+
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+
+
+def _fs(req: Request):
+    return req.app.engine.containerfs
+
+
+def _stat_header(st: dict) -> str:
+    return base64.b64encode(json.dumps(st, separators=(",", ":")).encode()).decode()
+
+
+def _path(req: Request) -> str:
+    path = req.q("path")
+    if not path:
+        raise InvalidParameter("path is required")  # Docker: "Bad parameter"
+    return path
+
+
+async def archive_head(req: Request) -> Response:
+    st = await _fs(req).stat(req.match["id"], _path(req))
+    return Response(200, b"", {STAT_HEADER: _stat_header(st)}, "application/json")
+
+
+async def archive_get(req: Request) -> Response | None:
+    async with _fs(req).archive(req.match["id"], _path(req)) as (st, chunks):
+        w = await req.start_stream("application/x-tar", headers={STAT_HEADER: _stat_header(st)})
+        async for data in chunks:
+            await w.write(data)
+        await w.end()
+    return None
+
+
+async def archive_put(req: Request) -> Response:
+    await _fs(req).extract(req.match["id"], _path(req), req.stream(),
+                           copy_uid_gid=req.q_bool("copyUIDGID"))
+    return Response(200, b"", content_type="text/plain")
+
+
+async def export(req: Request) -> Response | None:
+    async with _fs(req).export(req.match["id"]) as chunks:
+        w = await req.start_stream("application/octet-stream")
+        async for data in chunks:
+            await w.write(data)
+        await w.end()
+    return None
+
+
+async def changes(req: Request) -> Response:
+    return json_response(await _fs(req).changes(req.match["id"]) or None)
+
+
+async def commit(req: Request) -> Response:
+    body = await req.json(None)
+    if body is not None and not isinstance(body, dict):
+        raise InvalidParameter("invalid container config: expected an object")
+    cid = req.q("container") or ""
+    if not cid:
+        raise InvalidParameter("container is required")
+    image_id = await _fs(req).commit(
+        cid, repo=req.q("repo", "") or "", tag=req.q("tag", "") or "",
+        author=req.q("author", "") or "", comment=req.q("comment", "") or "",
+        changes=[ln for c in req.query.get("changes", []) for ln in c.splitlines() if ln.strip()], pause=req.q_bool("pause", True),
+        config=body or None)
+    return json_response({"Id": image_id}, 201)
+
+
+async def system_df(req: Request) -> Response:
+    from ..containerfs.df import disk_usage
+    types = set(req.query.get("type", [])) or None
+    return json_response(await disk_usage(req.app.engine, types))
+
+
+def register(router: Router) -> None:
+    # HEAD first: the router would otherwise hand HEAD to the GET handler.
+    router.add("HEAD", "/containers/{id}/archive", archive_head)
+    router.add("GET", "/containers/{id}/archive", archive_get)
+    router.add("PUT", "/containers/{id}/archive", archive_put)
+    router.add("GET", "/containers/{id}/export", export)
+    router.add("GET", "/containers/{id}/changes", changes)
+    router.add("POST", "/commit", commit)
+    router.add("GET", "/system/df", system_df)
