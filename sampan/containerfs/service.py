@@ -38,6 +38,10 @@ class ContainerFS:
         for m in getattr(c, "mounts", None) or []:
             if m.get("Type") in ("bind", "volume") and m.get("Source"):
                 binds.append((m["Source"], m["Destination"], bool(m.get("RW", True))))
+        # The files the runtime binds over /etc (as Docker's network mounts): a stopped
+        # container's `cp` shows them too.
+        for name in ("hostname", "hosts", "resolv.conf"):
+            binds.append((os.path.join(c.dir, name), f"/etc/{name}", True))
         return View(pid=c.state.Pid if running else 0, driver=c.driver, rootfs=c.rootfs,
                     overlay_options=() if c.driver == "vfs" else _rootfs_options(c),
                     readonly=bool(c.host_config.get("ReadonlyRootfs")), binds=binds,

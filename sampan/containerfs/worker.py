@@ -21,6 +21,7 @@ fork: an import in the child could deadlock on a lock another daemon thread held
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import os
@@ -53,10 +54,9 @@ def error_header(e: BaseException) -> dict[str, Any]:
     if isinstance(e, errors.SampanError):
         return {"error": str(e), "kind": type(e).__name__}
     if isinstance(e, OSError):
-        import errno as _errno
-        if e.errno == _errno.EROFS:
+        if e.errno == errno.EROFS:
             return {"error": "container rootfs is marked read-only", "kind": "Forbidden"}
-        if e.errno == _errno.ENOENT:
+        if e.errno == errno.ENOENT:
             return {"error": str(e), "kind": "NotFound"}
         return {"error": f"{e.strerror or e}", "kind": "InvalidParameter"}
     return {"error": f"{type(e).__name__}: {e}", "kind": "Internal"}
@@ -70,6 +70,7 @@ def raise_from_header(h: dict[str, Any]) -> None:
 def enter(view: View, *, pure_rootfs: bool = False) -> None:
     """In the child: make `/` the container's root (see module docstring)."""
     if view.pid > 0:
+        points = _mount_points(view.pid) if pure_rootfs else []
         fd = os.open(f"/proc/{view.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         try:
             sc.setns(fd, sc.CLONE_NEWNS)
@@ -79,7 +80,7 @@ def enter(view: View, *, pure_rootfs: bool = False) -> None:
         if pure_rootfs:
             sc.unshare(sc.CLONE_NEWNS)
             sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-            _detach_submounts()
+            _detach_submounts(points)
         return
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
@@ -121,9 +122,14 @@ def _unescape(field_: str) -> str:
     return "".join(out)
 
 
-def _detach_submounts() -> None:
-    with open("/proc/self/mountinfo") as f:
-        points = [_unescape(line.split()[4]) for line in f if len(line.split()) > 4]
+def _mount_points(pid: int) -> list[str]:
+    """The container's mount points, as its own root sees them. Read before `setns`: inside,
+    /proc belongs to the container's pid namespace, where we have no /proc/self."""
+    with open(f"/proc/{pid}/mountinfo") as f:
+        return [_unescape(line.split()[4]) for line in f if len(line.split()) > 4]
+
+
+def _detach_submounts(points: list[str]) -> None:
     for mp in sorted({p for p in points if p != "/"}, key=lambda p: p.count("/"), reverse=True):
         try:
             sc.umount2(mp, sc.MNT_DETACH)
