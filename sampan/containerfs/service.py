@@ -42,7 +42,8 @@ class ContainerFS:
         # container's `cp` shows them too.
         for name in ("hostname", "hosts", "resolv.conf"):
             binds.append((os.path.join(c.dir, name), f"/etc/{name}", True))
-        return View(pid=c.state.Pid if running else 0, driver=c.driver, rootfs=c.rootfs,
+        return View(pid=container_ns_pid(c.state.Pid) if running else 0, driver=c.driver,
+                    rootfs=c.rootfs,
                     overlay_options=() if c.driver == "vfs" else _rootfs_options(c),
                     readonly=bool(c.host_config.get("ReadonlyRootfs")), binds=binds,
                     chroot=chroot)
@@ -282,6 +283,48 @@ class ContainerFS:
                 f.write("THAWED" if path.endswith("freezer.state") else "0")
         except OSError:
             pass
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def container_ns_pid(pid: int) -> int:
+    """A pid inside the container's own mount namespace, starting from the recorded pid.
+
+    With sampan's runtime that is the container's init. With runc/crun the recorded pid is the
+    runtime's process, which stays in the host's namespace: entering *that* would make `cp`
+    act on the host. So the process tree is searched for the first one whose mount namespace
+    differs from ours, and no namespace at all is an error, never a fallback to the host.
+    """
+    try:
+        ours = os.readlink("/proc/self/ns/mnt")
+    except OSError as e:
+        raise Conflict(f"cannot read our mount namespace: {e}") from None
+    todo, seen = [pid], set()
+    while todo and len(seen) < 64:
+        p = todo.pop(0)
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            if os.readlink(f"/proc/{p}/ns/mnt") != ours:
+                return p
+        except OSError:
+            continue
+        todo += _children(p)
+    raise Conflict(f"container process {pid} is not in a mount namespace of its own")
 
 
 def _freezer_file(c: Any) -> str | None:

@@ -170,3 +170,33 @@ def test_copyup_fills_an_empty_volume(box, tmp_path):
     assert copied == ["/data"]
     assert (vol / "seed.txt").read_text() == "seed"
     assert os.listdir(full) == ["keep"]  # not empty: left alone
+
+
+def test_runtime_pid_in_host_namespace_is_never_entered():
+    """runc/crun record the runtime's pid, which stays in the host's mount namespace: the
+    worker must find the container's process below it, or refuse — never act on the host."""
+    import subprocess
+    import time
+    from sampan.containerfs.service import container_ns_pid
+    from sampan.errors import Conflict
+
+    host_only = subprocess.Popen(["sleep", "30"])
+    parent = subprocess.Popen(["sh", "-c", "unshare -m sleep 30; true"])
+    try:
+        with pytest.raises(Conflict):
+            container_ns_pid(host_only.pid)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                got = container_ns_pid(parent.pid)
+                break
+            except Conflict:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert got != parent.pid
+        assert os.readlink(f"/proc/{got}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    finally:
+        for p in (host_only, parent):
+            p.kill()
+            p.wait()
