@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Pull and push of a big image through a loopback registry, side by side in one run
+# (issue 7's figures): sampan (docker CLI -> sampand) vs dockerd (when installed) vs skopeo
+# (download + verify only), MB/s of compressed bytes and ratios; then blob-serving throughput
+# of sampan's registry vs the CNCF registry (docker-registry) with 20 concurrent clients.
+# Never asserted anywhere.
+#
+#   sudo bash bench/pull.sh                    IMAGE_TAR=/path/rootfs.tar sudo bash bench/pull.sh
+#
+# The image is IMAGE_TAR if given (e.g. a Debian rootfs from mmdebstrap), else a tar of a
+# few big /usr trees (~150 MB compressed, ~15,000 files).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+PY="${PY:-python3}"
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+work="$(mktemp -d /tmp/bench-pull.XXXXXX)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    umount -R "$work"/sd/root 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "http://$1/v2/" && return 0; sleep 0.05; done; echo "no registry at $1" >&2; exit 1; }
+
+# --- the image -------------------------------------------------------------------------------------
+tar="${IMAGE_TAR:-$work/image.tar}"
+if [ -z "${IMAGE_TAR:-}" ]; then
+    tar -C / -cf "$tar" usr/share/doc usr/share/locale usr/share/perl usr/share/i18n usr/lib/python3 2>/dev/null || true
+fi
+echo "image: $(du -h "$tar" | cut -f1) uncompressed, $(tar tf "$tar" | wc -l) entries"
+
+# --- registries ------------------------------------------------------------------------------------
+sport="$(free_port)"
+"$PY" -m sampan.registry serve --addr "127.0.0.1:$sport" --root "$work/sreg" 2>"$work/sreg.log" &
+pids+=($!)
+wait_http "127.0.0.1:$sport"
+cport=""
+if command -v docker-registry >/dev/null; then
+    cport="$(free_port)"
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+        "$work/creg" "$cport" > "$work/creg.yml"
+    docker-registry serve "$work/creg.yml" >"$work/creg.log" 2>&1 &
+    pids+=($!)
+    wait_http "127.0.0.1:$cport"
+fi
+
+# --- sampand ---------------------------------------------------------------------------------------
+mkdir -p "$work/sd"
+echo '{}' > "$work/sd/daemon.json"
+"$PY" -m sampan.daemon.main --data-root "$work/sd/root" --exec-root "$work/sd/run" \
+    -H "unix://$work/sd/run/s.sock" --pidfile "$work/sd/run/pid" --config-file "$work/sd/daemon.json" \
+    >"$work/sd/log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do [ -S "$work/sd/run/s.sock" ] && break; sleep 0.05; done
+S="env DOCKER_HOST=unix://$work/sd/run/s.sock DOCKER_CONFIG=$work/dc docker"
+ref="127.0.0.1:$sport/bench/img:1"
+$S import "$tar" "$ref" >/dev/null
+
+t0="$(now)"; $S push "$ref" >/dev/null; t1="$(now)"
+blob="$(du -sb "$work/sreg/blobs" | cut -f1)"
+mb="$("$PY" -c "print(round($blob/1e6, 1))")"
+push_s="$("$PY" -c "print(round($t1-$t0, 2))")"
+$S rmi "$ref" >/dev/null
+t0="$(now)"; $S pull -q "$ref" >/dev/null; t1="$(now)"
+pull_s="$("$PY" -c "print(round($t1-$t0, 2))")"
+echo "compressed size: $mb MB"
+printf '%-34s %8s s  %7s MB/s\n' "sampan push (sampand)" "$push_s" "$("$PY" -c "print(round($mb/$push_s,1))")"
+printf '%-34s %8s s  %7s MB/s\n' "sampan pull (sampand)" "$pull_s" "$("$PY" -c "print(round($mb/$pull_s,1))")"
+
+if command -v skopeo >/dev/null; then
+    t0="$(now)"; skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$work/skopeo" >/dev/null; t1="$(now)"
+    sk_s="$("$PY" -c "print(round($t1-$t0, 2))")"
+    printf '%-34s %8s s  %7s MB/s  (sampan pull = %sx its time)\n' "skopeo copy (download+verify)" "$sk_s" \
+        "$("$PY" -c "print(round($mb/$sk_s,1))")" "$("$PY" -c "print(round($pull_s/$sk_s,2))")"
+fi
+
+if command -v dockerd >/dev/null && [ -x /usr/local/bin/docker ]; then
+    # a private dockerd on its own roots; loopback registries are insecure by default for it too
+    mkdir -p "$work/dd"
+    dockerd --data-root "$work/dd/root" --exec-root "$work/dd/run" -H "unix://$work/dd/d.sock" \
+        --pidfile "$work/dd/pid" --bridge none --iptables=false >"$work/dd/log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 300); do [ -S "$work/dd/d.sock" ] && break; sleep 0.1; done
+    D="env DOCKER_HOST=unix://$work/dd/d.sock DOCKER_CONFIG=$work/dc docker"
+    if $D version >/dev/null 2>&1; then
+        t0="$(now)"; $D pull -q "$ref" >/dev/null; t1="$(now)"
+        d_s="$("$PY" -c "print(round($t1-$t0, 2))")"
+        printf '%-34s %8s s  %7s MB/s  (sampan pull = %sx its speed)\n' "dockerd pull" "$d_s" \
+            "$("$PY" -c "print(round($mb/$d_s,1))")" "$("$PY" -c "print(round($d_s/$pull_s,2))")"
+        dref="127.0.0.1:$sport/bench/docker:1"
+        $D tag "$ref" "$dref"
+        t0="$(now)"; $D push -q "$dref" >/dev/null; t1="$(now)"
+        printf '%-34s %8s s\n' "dockerd push" "$("$PY" -c "print(round($t1-$t0, 2))")"
+    else
+        echo "dockerd did not start; see $work/dd/log"
+    fi
+fi
+
+# --- server throughput: 20 clients fetching the big blob at once ------------------------------------
+serve_bench() {
+    "$PY" - "$1" "$2" <<'EOF'
+import http.client, json, sys, threading, time
+host, repo = sys.argv[1], sys.argv[2]
+def get(path, headers=None):
+    c = http.client.HTTPConnection(*host.split(":"), timeout=120)
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse(); return r, c
+r, c = get(f"/v2/{repo}/manifests/1", {"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+m = json.loads(r.read()); c.close()
+digest = max(m["layers"], key=lambda l: l["size"])["digest"]
+total = [0]
+lock = threading.Lock()
+def worker():
+    r, c = get(f"/v2/{repo}/blobs/{digest}")
+    n = 0
+    while True:
+        b = r.read(1 << 20)
+        if not b: break
+        n += len(b)
+    c.close()
+    with lock: total[0] += n
+ts = [threading.Thread(target=worker) for _ in range(20)]
+t0 = time.time()
+for t in ts: t.start()
+for t in ts: t.join()
+dt = time.time() - t0
+print(f"{total[0]/dt/1e6:.0f}")
+EOF
+}
+s_rate="$(serve_bench "127.0.0.1:$sport" bench/img)"
+printf '%-34s %8s MB/s\n' "sampan registry, 20 clients" "$s_rate"
+if [ -n "$cport" ]; then
+    skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$ref" "docker://127.0.0.1:$cport/bench/img:1"
+    c_rate="$(serve_bench "127.0.0.1:$cport" bench/img)"
+    printf '%-34s %8s MB/s  (sampan = %sx)\n' "CNCF registry, 20 clients" "$c_rate" \
+        "$("$PY" -c "print(round($s_rate/$c_rate,2))")"
+fi
