@@ -345,3 +345,73 @@ def test_skopeo_against_sampan_registry(sampan_registry, client, tmp_path):
     assert r.returncode == 0, r.stderr
     r = run("inspect", "--tls-verify=false", f"docker://{host}/other/copy:2")
     assert r.returncode != 0
+
+
+def test_zstd_and_uncompressed_layers(sampan_registry, client):
+    zstd = pytest.importorskip("zstandard")
+    host, app = sampan_registry()
+    st = app.storage
+    plain = _layer({"p/plain.txt": b"plain"})
+    packed = zstd.ZstdCompressor().compress(_layer({"z/zstd.txt": b"zstd"}))
+    diff_ids = ["sha256:" + hashlib.sha256(plain).hexdigest(),
+                "sha256:" + hashlib.sha256(zstd.ZstdDecompressor().decompressobj().decompress(packed)).hexdigest()]
+    cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    for blob in (plain, packed, cfg):
+        d = "sha256:" + hashlib.sha256(blob).hexdigest()
+        st.put_blob(d, blob)
+        assert st.link_blob("oci/zstd", d)
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                      "digest": "sha256:" + hashlib.sha256(cfg).hexdigest(), "size": len(cfg)},
+           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                       "digest": diff_ids[0], "size": len(plain)},
+                      {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd",
+                       "digest": "sha256:" + hashlib.sha256(packed).hexdigest(), "size": len(packed)}]}
+    st.put_manifest("oci/zstd", "1", json.dumps(man).encode(), "application/vnd.oci.image.manifest.v1+json")
+    rec = client.images.record(client.pull(f"{host}/oci/zstd:1"))
+    assert (rec.layer_dirs[0] / "z" / "zstd.txt").read_bytes() == b"zstd"
+    assert (rec.layer_dirs[1] / "p" / "plain.txt").read_bytes() == b"plain"
+
+
+def _host_ip() -> str | None:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing address
+        ip = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if ip.startswith("127.") else ip
+
+
+def test_tls_registry_verified_with_certs_d(tmp_path):
+    """A non-loopback registry is verified: unknown CA refused, certs.d's CA accepted."""
+    ip = _host_ip()
+    if shutil.which("openssl") is None or ip is None:
+        pytest.skip("needs openssl and a non-loopback address")
+    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(crt), "-subj", f"/CN={ip}",
+                    "-addext", f"subjectAltName=IP:{ip}"], check=True, capture_output=True)
+    srv, _, _ = serve_in_thread(RegistryConfig(root=tmp_path / "treg", addr=f"{ip}:0",
+                                               tls_cert=crt, tls_key=key))
+    c = Client(tmp_path / "c")
+    try:
+        name = f"{ip}:{srv.server_address[1]}"
+        ref = f"{name}/tls/app:1"
+        c.make_image(ref)
+        certs = tmp_path / "certs.d"
+        c.dist.options.certs_dirs = (certs,)
+        with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            c.push(ref)
+        (certs / name).mkdir(parents=True)
+        shutil.copy(crt, certs / name / "ca.crt")
+        c.dist._regs.clear()
+        c.push(ref)
+        assert "Pushed" in c.statuses()
+    finally:
+        c.close()
+        srv.shutdown()
+        srv.server_close()
