@@ -42,7 +42,7 @@ async def archive_get(req: Request) -> Response | None:
 
 
 async def archive_put(req: Request) -> Response:
-    await _fs(req).extract(req.match["id"], _path(req), req.stream(),
+    await _fs(req).extract(req.match["id"], _path(req), req.stream(1 << 20),
                            copy_uid_gid=req.q_bool("copyUIDGID"))
     return Response(200, b"", content_type="text/plain")
 
