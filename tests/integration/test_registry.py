@@ -415,3 +415,13 @@ def test_tls_registry_verified_with_certs_d(tmp_path):
         c.close()
         srv.shutdown()
         srv.server_close()
+
+
+def test_chunked_push(any_registry, client, client2, monkeypatch):
+    from sampan.distribution import push as push_mod
+    monkeypatch.setattr(push_mod, "CHUNK_THRESHOLD", 100_000)
+    monkeypatch.setattr(push_mod, "CHUNK_SIZE", 64_000)
+    ref = f"{any_registry}/chunked/app:1"
+    image_id = client.make_image(ref, os.urandom(400_000))  # incompressible: several chunks
+    client.push(ref)
+    assert client2.pull(ref) == image_id
