@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..errors import Conflict, InvalidParameter, NotFound
+from ..errors import Conflict, Internal, InvalidParameter, NotFound
 from ..metadata import Database
 from .mounts import ANONYMOUS_LABEL, VOLUME_NAME_RE, MountPoint, check_volume_name
 
@@ -94,7 +94,7 @@ class VolumeService:
         db.migrate(SCHEMA)
         self._usage: UsageFn = usage or (lambda: [])
         for entry in self.root.iterdir():
-            if entry.name.startswith(".tmp-"):
+            if entry.name.startswith(".tmp-") and not mounts_under(str(entry)):
                 shutil.rmtree(entry, ignore_errors=True)
 
     def set_usage(self, fn: UsageFn) -> None:
@@ -200,7 +200,8 @@ class VolumeService:
         if d.exists():
             gone = self.root / f".tmp-rm-{secrets.token_hex(8)}"
             os.rename(d, gone)
-            shutil.rmtree(gone, ignore_errors=True)
+            if not mounts_under(str(gone)):  # never delete through a mount
+                shutil.rmtree(gone, ignore_errors=True)
 
     def remove_anonymous(self, names: list[str]) -> None:
         """After `rm -v` / `--rm`: anonymous volumes no other container uses are removed."""
@@ -306,7 +307,7 @@ class VolumeService:
         if not opts.get("type"):
             return
         target = self.mountpoint(name)
-        if os.path.ismount(target):
+        if mounted(target):
             return
         from ..runtime.mounts import Mount, perform
         mopts = tuple(o for o in opts.get("o", "").split(",") if o)
@@ -319,13 +320,20 @@ class VolumeService:
             raise InvalidParameter(f"error while mounting volume '{target}': {e.strerror or e}") from None
 
     def _unmount(self, name: str) -> None:
+        """Unmount whatever is mounted at (or under) the volume's `_data`; the directory is
+        removed next, and that must never reach into a bound host directory."""
+        from ..linux import syscalls
         target = self.mountpoint(name)
-        if os.path.ismount(target):
-            from ..linux import syscalls
-            try:
-                syscalls.umount2(target, syscalls.MNT_DETACH)
-            except OSError:
-                pass
+        for _ in range(16):  # stacked mounts
+            points = mounts_under(target)
+            if not points:
+                return
+            for p in sorted(points, key=lambda x: x.count("/"), reverse=True):
+                try:
+                    syscalls.umount2(p, syscalls.MNT_DETACH)
+                except OSError:
+                    pass
+        raise Internal(f"remove {name}: cannot unmount {target}; volume kept")
 
 
 def _labels_match(labels: dict[str, str], want: list[str], not_want: list[str]) -> bool:
@@ -338,6 +346,38 @@ def _labels_match(labels: dict[str, str], want: list[str], not_want: list[str]) 
         if k in labels and (not sep or labels[k] == val):
             return False
     return True
+
+
+def _unescape(field_: str) -> str:
+    out, i = [], 0
+    while i < len(field_):
+        if field_[i] == "\\" and field_[i + 1:i + 4].isdigit():
+            out.append(chr(int(field_[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field_[i])
+            i += 1
+    return "".join(out)
+
+
+def mounts_under(path: str) -> list[str]:
+    """Mount points at or below `path`, from the mount table. (`os.path.ismount` misses a
+    bind mount from the same filesystem: same st_dev, so it cannot be trusted here.)"""
+    path = os.path.realpath(path)
+    prefix = path.rstrip("/") + "/"
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) > 4:
+                mp = _unescape(parts[4])
+                if mp == path or mp.startswith(prefix):
+                    out.append(mp)
+    return out
+
+
+def mounted(path: str) -> bool:
+    return os.path.realpath(path) in mounts_under(path)
 
 
 def dir_size(path: str) -> int:

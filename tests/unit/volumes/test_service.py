@@ -134,3 +134,19 @@ def test_usage_data(svc):
     svc.users_list.append(("c1", [{"Type": "volume", "Name": "sized"}]))
     (u,) = svc.usage_data()
     assert u["UsageData"] == {"Size": 10, "RefCount": 1}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+def test_bind_volume_removal_never_deletes_host_data(svc, tmp_path):
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "precious").write_text("keep")
+    svc.create("bound", opts={"type": "none", "o": "bind", "device": str(host)})
+    svc.ensure_mounted("bound")
+    svc.ensure_mounted("bound")  # idempotent: a same-filesystem bind is seen as mounted
+    from sampan.volumes.service import mounts_under
+    assert len(mounts_under(svc.mountpoint("bound"))) == 1
+    assert os.listdir(svc.mountpoint("bound")) == ["precious"]
+    svc.remove("bound")
+    assert (host / "precious").read_text() == "keep"
+    assert mounts_under(str(svc.root)) == []
