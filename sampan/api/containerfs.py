@@ -33,12 +33,20 @@ async def archive_head(req: Request) -> Response:
 
 
 async def archive_get(req: Request) -> Response | None:
-    async with _fs(req).archive(req.match["id"], _path(req)) as (st, chunks):
+    async with _fs(req).archive(req.match["id"], _path(req)) as (st, chunks, ok):
         w = await req.start_stream("application/x-tar", headers={STAT_HEADER: _stat_header(st)})
-        async for data in chunks:
-            await w.write(data)
-        await w.end()
+        await _pump(w, chunks, ok)
     return None
+
+
+async def _pump(w, chunks, ok) -> None:
+    async for data in chunks:
+        await w.write(data)
+    if not await ok():
+        # The tar is cut short: close without the final chunk, so the client sees an error
+        # instead of a well-formed, truncated archive.
+        raise ConnectionError("container filesystem worker failed mid-stream")
+    await w.end()
 
 
 async def archive_put(req: Request) -> Response:
@@ -48,11 +56,9 @@ async def archive_put(req: Request) -> Response:
 
 
 async def export(req: Request) -> Response | None:
-    async with _fs(req).export(req.match["id"]) as chunks:
+    async with _fs(req).export(req.match["id"]) as (chunks, ok):
         w = await req.start_stream("application/octet-stream")
-        async for data in chunks:
-            await w.write(data)
-        await w.end()
+        await _pump(w, chunks, ok)
     return None
 
 

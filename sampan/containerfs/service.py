@@ -22,6 +22,12 @@ from . import changes as _changes
 from .worker import View, Worker, raise_from_header, spawn
 
 
+def _ok(w: Worker) -> Any:
+    async def ok() -> bool:
+        return await w.wait() == 0
+    return ok
+
+
 def _rootfs_options(c: Any) -> tuple[str, ...]:
     from ..engine.rootfs import overlay_options
     return overlay_options(list(c.lower_dirs), c.upper_dir, c.work_dir)
@@ -79,16 +85,15 @@ class ContainerFS:
         return h["stat"]
 
     @contextlib.asynccontextmanager
-    async def archive(self, ref: str, path: str) -> AsyncIterator[tuple[dict, AsyncIterator[bytes]]]:
-        """`GET /containers/{id}/archive`: (stat, tar chunks); errors come before the stat."""
+    async def archive(self, ref: str, path: str) -> AsyncIterator[tuple[dict, AsyncIterator[bytes], Any]]:
+        """`GET /containers/{id}/archive`: (stat, tar chunks, ok) where `await ok()` after the
+        chunks says whether the worker finished cleanly; errors come before the stat."""
         c = self.engine.containers.get(ref)
         _archive.container_abs(path)
         async with self._worker(c, _archive.get_job(path, ref)) as w:
             h = await w.header()
             raise_from_header(h)
-            yield h["stat"], w.chunks()
-            if await w.wait() != 0:
-                raise ConnectionError("archive worker failed mid-stream")
+            yield h["stat"], w.chunks(), _ok(w)
 
     async def extract(self, ref: str, path: str, body: AsyncIterator[bytes],
                       copy_uid_gid: bool = False) -> None:
@@ -115,11 +120,11 @@ class ContainerFS:
 
     # -- export -----------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def export(self, ref: str) -> AsyncIterator[AsyncIterator[bytes]]:
+    async def export(self, ref: str) -> AsyncIterator[tuple[AsyncIterator[bytes], Any]]:
         c = self.engine.containers.get(ref)
         async with self._worker(c, _archive.export_job(), pure_rootfs=True) as w:
             raise_from_header(await w.header())
-            yield w.chunks()
+            yield w.chunks(), _ok(w)
 
     # -- copy-up (called from start, under the container's lock) ---------------------------------
     async def copyup(self, c: Any, pairs: list[tuple[str, str]]) -> list[str]:

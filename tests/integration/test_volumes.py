@@ -62,8 +62,9 @@ def run(coro):
 
 
 async def _get(fs, ref, path):
-    async with fs.archive(ref, path) as (st, chunks):
+    async with fs.archive(ref, path) as (st, chunks, ok):
         data = b"".join([d async for d in chunks])
+        assert await ok()
     return st, tarfile.open(fileobj=io.BytesIO(data))
 
 
@@ -150,8 +151,10 @@ def test_export_is_the_merged_rootfs(box):
     (Path(c.upper_dir) / "added").write_text("new")
 
     async def go():
-        async with fs.export(c.id) as chunks:
-            return b"".join([d async for d in chunks])
+        async with fs.export(c.id) as (chunks, ok):
+            data = b"".join([d async for d in chunks])
+            assert await ok()
+            return data
     tf = tarfile.open(fileobj=io.BytesIO(run(go())))
     names = tf.getnames()
     assert "etc/hostname" in names and "added" in names
