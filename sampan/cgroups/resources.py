@@ -338,10 +338,9 @@ def merge_update(current: dict[str, Any], body: Any, host: HostInfo, running: bo
     `current`."""
     if not isinstance(body, dict):
         raise InvalidParameter("invalid update body: expected an object")
-    unknown = [k for k in body if k not in UPDATABLE and k not in RESOURCE_TYPES and k != "RestartPolicy"]
-    if unknown:
-        raise InvalidParameter(f"invalid update option {unknown[0]!r}")
-    check_types({k: v for k, v in body.items() if k in RESOURCE_TYPES})
+    # The docker CLI sends the whole Resources struct (Ulimits, Devices...): what update
+    # cannot change is ignored, as moby's JSON decoding ignores it.
+    check_types({k: v for k, v in body.items() if k in UPDATABLE})
     hc = dict(current)
     new = {k: body.get(k) for k in UPDATABLE if body.get(k) not in (None, 0, "", [])}
     if "PidsLimit" in body and body["PidsLimit"] is not None:
