@@ -21,7 +21,7 @@ import logging
 import secrets
 from typing import Any
 
-from ..errors import Conflict, Forbidden, InvalidParameter, NotFound
+from ..errors import Conflict, Forbidden, InvalidParameter, NotFound, Unavailable
 from . import firewall, ipam, netlink, ports as _ports
 from .etcfiles import parse_extra_host
 from .sandbox import SandboxMixin
@@ -165,7 +165,12 @@ class NetworkService(SandboxMixin):
             cfg = n["IPAM"]["Config"][0]
             net = ipaddress.ip_network(cfg["Subnet"])
             netlink.ensure_bridge(n["bridge"], cfg["Gateway"], net.prefixlen, self.mtu)
-        firewall.apply(self.ruleset())
+        try:
+            firewall.apply(self.ruleset())
+        except Unavailable as e:
+            # Containers still get addresses; only NAT and published ports need nftables
+            # (a container asking for them then fails to start with this message).
+            log.error("no firewall: %s", e)
 
     async def start(self) -> None:
         self._ensure_builtin()
