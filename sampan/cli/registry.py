@@ -105,12 +105,14 @@ def _split(image: str) -> tuple[str, str]:
 
 
 def pull_image(ctx, image: str, platform: str | None = None, quiet: bool = False,
-               all_tags: bool = False, stream=None) -> str:
-    """Pull through the daemon; returns the canonical reference Docker prints at the end."""
+               all_tags: bool = False, stream=None, announce: bool = True) -> str:
+    """Pull through the daemon; returns the canonical reference Docker prints at the end.
+    `run`/`create` of a missing image call this with stream=sys.stderr, as docker's CLI does."""
     from ..reference import parse
     name, tag = _split(image)
     if not tag and not all_tags:
-        (stream or sys.stdout).write("Using default tag: latest\n")
+        if announce and not quiet:
+            (stream or sys.stdout).write("Using default tag: latest\n")
         tag = "latest"
     if tag and all_tags:
         raise CliError("tag can't be used with --all-tags/-a")
