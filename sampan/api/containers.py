@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from ..errors import InvalidParameter
@@ -17,6 +18,19 @@ MUX = "application/vnd.docker.multiplexed-stream"
 
 def _engine(req: Request):
     return req.app.engine
+
+
+def _int_param(req: Request, name: str, lo: int, hi: int, default: int | None = None) -> int | None:
+    """An integer query parameter within the range of the Go type dockerd parses it into."""
+    v = req.q_int(name, default)
+    if v is not None and not lo <= v <= hi:
+        raise InvalidParameter(f"invalid value for {name}: {v} is out of range")
+    return v
+
+
+def _timeout(req: Request) -> int | None:
+    # A stop timeout of hours is legitimate (negative: wait for ever); Go's Atoi bounds it.
+    return _int_param(req, "t", -(1 << 63), (1 << 63) - 1)
 
 
 async def list_containers(req: Request) -> Response:
@@ -41,12 +55,12 @@ async def start(req: Request) -> Response:
 
 
 async def stop(req: Request) -> Response:
-    await _engine(req).containers.stop(req.match["id"], req.q_int("t"), req.q("signal"))
+    await _engine(req).containers.stop(req.match["id"], _timeout(req), req.q("signal"))
     return empty(204)
 
 
 async def restart(req: Request) -> Response:
-    await _engine(req).containers.restart(req.match["id"], req.q_int("t"), req.q("signal"))
+    await _engine(req).containers.restart(req.match["id"], _timeout(req), req.q("signal"))
     return empty(204)
 
 
@@ -81,19 +95,23 @@ async def rename(req: Request) -> Response:
 
 
 async def resize(req: Request) -> Response:
-    h, w = req.q_int("h", 0), req.q_int("w", 0)
+    # A terminal's size is two unsigned shorts (struct winsize).
+    h, w = _int_param(req, "h", 0, 0xFFFF, 0), _int_param(req, "w", 0, 0xFFFF, 0)
     await _engine(req).containers.resize(req.match["id"], h, w)
     return Response(200, b"", content_type="text/plain")
+
+
+_UNIX_TS = re.compile(r"-?[0-9]{1,19}(\.[0-9]{1,9})?")
 
 
 def _time_param(req: Request, name: str) -> float:
     v = req.q(name)
     if not v:
         return 0.0
-    try:
+    # The docker CLI sends seconds[.nanoseconds] (timetypes.GetTimestamp); float() alone would
+    # also take "nan", "inf" and "1e400", which no clock reading is.
+    if _UNIX_TS.fullmatch(v):
         return float(v)
-    except ValueError:
-        pass
     try:
         return parse_rfc3339_nano(v) / 1e9
     except ValueError:
@@ -141,6 +159,10 @@ async def attach(req: Request) -> Response | None:
     stdin, stdout, stderr = req.q_bool("stdin"), req.q_bool("stdout"), req.q_bool("stderr")
     want_logs, stream = req.q_bool("logs"), req.q_bool("stream")
     tty = bool(c.config.get("Tty"))
+    if not tty:
+        # Detach keys apply to a terminal only (dockerd's copyEscapable runs for TTY streams):
+        # without one, stdin is data and passes through whole, whatever bytes it holds.
+        detach = b""
     hj = await req.hijack(RAW if tty else MUX)
     if want_logs:
         from ..monitor.logfile import read_entries

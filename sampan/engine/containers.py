@@ -265,9 +265,18 @@ class ContainerService:
         except FileNotFoundError:
             pass
         self.config.monitors_dir.mkdir(parents=True, exist_ok=True)
+        tty = bool(c.config.get("Tty"))
         ms = monitor.MonitorSpec(
-            id=c.id, spec=spec, rootfs_mount=rootfs_mount, tty=bool(c.config.get("Tty")),
-            open_stdin=bool(c.config.get("OpenStdin")), stdin_once=bool(c.config.get("StdinOnce")),
+            id=c.id, spec=spec, rootfs_mount=rootfs_mount, tty=tty,
+            open_stdin=bool(c.config.get("OpenStdin")),
+            # As dockerd (container/stream/attach.go): StdinOnce closes the container's stdin
+            # when the attached client's input ends only without a tty; on a tty that end is a
+            # detach (the docker CLI just closes its connection on ctrl-p ctrl-q), and the
+            # shell must keep running.
+            stdin_once=bool(c.config.get("StdinOnce")) and not tty,
+            # Detach keys are matched on a terminal only; piped input to a non-tty container
+            # is data, and binary data holds any byte pair (ctrl-p ctrl-q included).
+            detach_keys=monitor.DEFAULT_DETACH_KEYS if tty else b"",
             log_path=c.log_path, exit_path=os.path.join(c.dir, "exit.json"),
             socket_path=str(self.config.monitors_dir / f"{c.id}.sock"), bundle=bundle,
             runtime=runtime_path, new_pidns=(c.host_config.get("PidMode") != "host") and runtime == "sampan")
@@ -289,7 +298,9 @@ class ContainerService:
                 # releases a client waiting for condition=removed.
                 asyncio.get_running_loop().create_task(self.remove(c.id, force=True, volumes=True))
             raise InvalidParameter(f"failed to create task for container: {msg}")
-        c.state = State(Status="running", Running=True, Pid=int(first["pid"]), StartedAt=first["started_at"])
+        # As dockerd's State.SetRunning: the previous run's FinishedAt stays until the next exit.
+        c.state = State(Status="running", Running=True, Pid=int(first["pid"]), StartedAt=first["started_at"],
+                        FinishedAt=c.state.FinishedAt)
         c.manual_stop = False
         self._save(c)
         self._links[c.id] = link
@@ -521,7 +532,9 @@ class ContainerService:
             reply = await monitor_request(self._sock_path(c), {
                 "op": "attach", "stdin": att.stdin, "stdout": att.stdout, "stderr": att.stderr,
                 "leftover": _b64(att.leftover),
-                "detach_keys": None}, fds=[att.fd])
+                # None: the monitor's own keys (ctrl-p ctrl-q on a tty, none without one).
+                "detach_keys": detach_keys_spec(att.detach_keys) if att.detach_keys else None},
+                fds=[att.fd])
             os.close(att.fd)
             if reply.get("error"):
                 raise Conflict(f"Container {c.id} is not running")
@@ -550,6 +563,13 @@ class ContainerService:
             if key not in ("id", "name", "label", "status", "ancestor", "exited", "before", "since",
                            "health", "network", "volume", "publish", "expose", "isolation", "is-task"):
                 raise InvalidParameter(f"invalid filter '{key}'")
+        # Values are checked up front, so a bad filter is an error even when nothing is listed.
+        for v in filters.get("status", []):
+            if v not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
+                raise InvalidParameter(f"Invalid filter 'status={v}'")
+        for v in filters.get("exited", []):
+            if not v.lstrip("-").isdigit():
+                raise InvalidParameter(f"Invalid filter 'exited={v}'")
         cs = sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
         if "before" in filters:
             ref = self.get(filters["before"][0])
@@ -574,9 +594,6 @@ class ContainerService:
         if "name" in f and not any(_name_match(v, c.name) for v in f["name"]):
             return False
         if "status" in f:
-            for v in f["status"]:
-                if v not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
-                    raise InvalidParameter(f"Invalid filter 'status={v}'")
             if c.state.Status not in f["status"]:
                 return False
         if "exited" in f:
@@ -648,6 +665,21 @@ class ContainerService:
             if not running:
                 return
             await asyncio.sleep(0.1)
+
+
+def detach_keys_spec(keys: bytes) -> str:
+    """Bytes back into Docker's `--detach-keys` syntax, the form the monitor's request takes."""
+    parts = []
+    for b in keys:
+        if b == 0:
+            parts.append("ctrl-@")
+        elif b <= 26:
+            parts.append("ctrl-" + chr(ord("a") + b - 1))
+        elif b <= 31:
+            parts.append("ctrl-" + "[\\]^_"[b - 27])
+        else:
+            parts.append(chr(b))
+    return ",".join(parts)
 
 
 def _match_labels(c: Container, wanted: list[str]) -> bool:

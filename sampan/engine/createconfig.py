@@ -10,42 +10,131 @@ import copy
 from typing import Any
 
 from ..errors import InvalidParameter
+from ..linux import caps as _caps
 
-_CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
-    "Hostname": str, "Domainname": str, "User": str, "AttachStdin": bool, "AttachStdout": bool,
-    "AttachStderr": bool, "Tty": bool, "OpenStdin": bool, "StdinOnce": bool, "Env": list,
-    "Cmd": (list, str), "Entrypoint": (list, str), "Image": str, "WorkingDir": str,
-    "Labels": dict, "ExposedPorts": dict, "Volumes": dict, "StopSignal": str,
-    "StopTimeout": int, "Healthcheck": dict, "ArgsEscaped": bool, "NetworkDisabled": bool,
-    "MacAddress": str, "OnBuild": list, "Shell": list,
+# Field types as Docker's Go structs declare them (api/types/container config.go and
+# hostconfig.go). dockerd decodes the body with encoding/json, so a value of the wrong JSON type
+# anywhere in it, or an integer its Go type cannot hold, is a 400 before anything is created;
+# accepting it instead would store a container that clients then fail to decode (the docker CLI
+# cannot list containers at all once one has `"Labels": {"a": 1}`).
+# Kinds: str, bool, int (int64), uint16, uint64, strs ([]string), strslice (string or
+# []string), strmap (map[string]string), set (map[string]struct{}), obj, or a nested dict.
+_I64 = (-(1 << 63), (1 << 63) - 1)
+_RANGES = {"int": _I64, "uint16": (0, 0xFFFF), "uint64": (0, (1 << 64) - 1)}
+
+_CONFIG_SCHEMA: dict[str, Any] = {
+    "Hostname": "str", "Domainname": "str", "User": "str", "AttachStdin": "bool",
+    "AttachStdout": "bool", "AttachStderr": "bool", "Tty": "bool", "OpenStdin": "bool",
+    "StdinOnce": "bool", "Env": "strs", "Cmd": "strslice", "Entrypoint": "strslice",
+    "Image": "str", "WorkingDir": "str", "Labels": "strmap", "ExposedPorts": "set",
+    "Volumes": "set", "StopSignal": "str", "StopTimeout": "int", "ArgsEscaped": "bool",
+    "NetworkDisabled": "bool", "MacAddress": "str", "OnBuild": "strs", "Shell": "strslice",
+    "Healthcheck": {"Test": "strs", "Interval": "int", "Timeout": "int", "StartPeriod": "int",
+                    "StartInterval": "int", "Retries": "int"},
 }
 
-_HOST_TYPES: dict[str, type | tuple[type, ...]] = {
-    "Binds": list, "NetworkMode": str, "PortBindings": dict, "RestartPolicy": dict,
-    "AutoRemove": bool, "VolumeDriver": str, "VolumesFrom": list, "Mounts": list, "CapAdd": list,
-    "CapDrop": list, "Dns": list, "DnsOptions": list, "DnsSearch": list, "ExtraHosts": list,
-    "GroupAdd": list, "IpcMode": str, "Cgroup": str, "Links": list, "OomScoreAdj": int,
-    "PidMode": str, "Privileged": bool, "PublishAllPorts": bool, "ReadonlyRootfs": bool,
-    "SecurityOpt": list, "StorageOpt": dict, "Tmpfs": dict, "UTSMode": str, "UsernsMode": str,
-    "ShmSize": int, "Sysctls": dict, "Runtime": str, "Isolation": str, "Ulimits": list,
-    "Init": bool, "LogConfig": dict, "CgroupnsMode": str, "MaskedPaths": list,
-    "ReadonlyPaths": list, "Memory": int, "MemorySwap": int, "NanoCpus": int, "CpuShares": int,
-    "PidsLimit": int, "Devices": list, "ConsoleSize": list,
+_HOST_SCHEMA: dict[str, Any] = {
+    "Binds": "strs", "ContainerIDFile": "str", "NetworkMode": "str", "PortBindings": "ports",
+    "RestartPolicy": {"Name": "str", "MaximumRetryCount": "int"},
+    "LogConfig": {"Type": "str", "Config": "strmap"}, "AutoRemove": "bool",
+    "VolumeDriver": "str", "VolumesFrom": "strs",
+    "Mounts": [{"Type": "str", "Source": "str", "Target": "str", "ReadOnly": "bool",
+                "Consistency": "str", "BindOptions": "obj", "VolumeOptions": "obj",
+                "TmpfsOptions": "obj"}], "CapAdd": "strslice",
+    "CapDrop": "strslice", "Dns": "strs", "DnsOptions": "strs", "DnsSearch": "strs",
+    "ExtraHosts": "strs", "GroupAdd": "strs", "IpcMode": "str", "Cgroup": "str",
+    "CgroupParent": "str", "Links": "strs", "OomScoreAdj": "int", "PidMode": "str",
+    "Privileged": "bool", "PublishAllPorts": "bool", "ReadonlyRootfs": "bool",
+    "SecurityOpt": "strs", "StorageOpt": "strmap", "Tmpfs": "strmap", "UTSMode": "str",
+    "UsernsMode": "str", "ShmSize": "int", "Sysctls": "strmap", "Runtime": "str",
+    "Isolation": "str", "Ulimits": [{"Name": "str", "Soft": "int", "Hard": "int"}],
+    "Init": "bool", "CgroupnsMode": "str", "MaskedPaths": "strs", "ReadonlyPaths": "strs",
+    "Memory": "int", "MemorySwap": "int", "MemoryReservation": "int", "MemorySwappiness": "int",
+    "KernelMemory": "int", "NanoCpus": "int", "CpuShares": "int", "CpuPeriod": "int",
+    "CpuQuota": "int", "CpuRealtimePeriod": "int", "CpuRealtimeRuntime": "int",
+    "CpusetCpus": "str", "CpusetMems": "str", "CpuCount": "int", "CpuPercent": "int",
+    "BlkioWeight": "uint16", "PidsLimit": "int", "OomKillDisable": "bool",
+    "IOMaximumIOps": "uint64", "IOMaximumBandwidth": "uint64", "DeviceCgroupRules": "strs",
+    "Devices": [{"PathOnHost": "str", "PathInContainer": "str", "CgroupPermissions": "str"}],
+    "ConsoleSize": "size", "Annotations": "strmap",
 }
+
+_GO_TYPES = {"str": "string", "bool": "bool", "int": "int64", "uint16": "uint16",
+             "uint64": "uint64", "strs": "[]string", "strslice": "[]string",
+             "strmap": "map[string]string", "set": "map[string]struct {}", "obj": "object",
+             "size": "[2]uint", "ports": "nat.PortMap"}
+
+
+def _json_kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def _type_error(path: str, v: Any, want: str) -> InvalidParameter:
+    return InvalidParameter(f"json: cannot unmarshal {_json_kind(v)} into Go struct field "
+                            f"{path} of type {want}")
+
+
+def _check_value(path: str, v: Any, kind: Any) -> None:
+    """Raise InvalidParameter unless `v` decodes into `kind` as Go's encoding/json would."""
+    if v is None:  # null decodes into anything as the zero value
+        return
+    if isinstance(kind, dict):
+        if not isinstance(v, dict):
+            raise _type_error(path, v, "object")
+        for k, sub in kind.items():
+            _check_value(f"{path}.{k}", v.get(k), sub)
+        return
+    if isinstance(kind, list):
+        if not isinstance(v, list):
+            raise _type_error(path, v, "array")
+        for item in v:
+            _check_value(path, item, kind[0])
+        return
+    ok: bool
+    if kind == "str":
+        ok = isinstance(v, str)
+    elif kind == "bool":
+        ok = isinstance(v, bool)
+    elif kind in _RANGES:
+        ok = isinstance(v, int) and not isinstance(v, bool)
+        if ok and not _RANGES[kind][0] <= v <= _RANGES[kind][1]:
+            raise InvalidParameter(f"json: cannot unmarshal number {v} into Go struct field "
+                                   f"{path} of type {_GO_TYPES[kind]}")
+    elif kind == "strs":
+        ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
+    elif kind == "strslice":
+        ok = isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+    elif kind == "strmap":
+        ok = isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+    elif kind == "set":
+        ok = isinstance(v, dict) and all(x is None or isinstance(x, dict) for x in v.values())
+    elif kind == "ports":
+        ok = isinstance(v, dict)
+        for bindings in v.values() if ok else ():
+            _check_value(path, bindings, [{"HostIp": "str", "HostPort": "str"}])
+    elif kind == "size":
+        ok = (isinstance(v, list) and len(v) == 2
+              and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < (1 << 32) for x in v))
+    else:  # obj
+        ok = isinstance(v, dict)
+    if not ok:
+        raise _type_error(path, v, _GO_TYPES[kind])
+
+
+def _check_schema(section: str, data: dict[str, Any], schema: dict[str, Any]) -> None:
+    for key, kind in schema.items():
+        _check_value(f"{section}.{key}", data.get(key), kind)
+
 
 RESTART_POLICIES = ("", "no", "always", "on-failure", "unless-stopped")
-
-
-def _check_types(section: str, data: dict[str, Any], types: dict[str, Any]) -> None:
-    for key, want in types.items():
-        v = data.get(key)
-        if v is None:
-            continue
-        if want is int and isinstance(v, bool):
-            raise InvalidParameter(f"invalid {section}.{key}: expected an integer")
-        if not isinstance(v, want):
-            names = want.__name__ if isinstance(want, type) else "/".join(t.__name__ for t in want)
-            raise InvalidParameter(f"invalid {section}.{key}: expected {names}, got {type(v).__name__}")
 
 
 def _as_list(v: Any) -> list[str] | None:
@@ -68,27 +157,48 @@ def split_body(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(host, dict):
         raise InvalidParameter("invalid HostConfig: expected an object")
     config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
-    _check_types("Config", config, _CONFIG_TYPES)
-    _check_types("HostConfig", host, _HOST_TYPES)
-    for key in ("Env",):
-        for e in config.get(key) or []:
-            if not isinstance(e, str):
-                raise InvalidParameter("invalid Env: expected strings")
-            if e.startswith("="):
-                raise InvalidParameter(f"invalid environment variable: {e}")
+    _check_schema("ContainerConfigWrapper", config, _CONFIG_SCHEMA)
+    _check_schema("HostConfig", host, _HOST_SCHEMA)
+    for e in config.get("Env") or []:
+        if e.startswith("="):
+            raise InvalidParameter(f"invalid environment variable: {e}")
     rp = host.get("RestartPolicy") or {}
     if rp.get("Name", "") not in RESTART_POLICIES:
         raise InvalidParameter(f"invalid restart policy '{rp.get('Name')}'")
-    if rp.get("Name") in ("always", "unless-stopped") and host.get("AutoRemove"):
+    if rp.get("Name") not in ("", "no", None) and host.get("AutoRemove"):
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
     if rp.get("Name") != "on-failure" and rp.get("MaximumRetryCount"):
         raise InvalidParameter(f"invalid restart policy: maximum retry count can only be used with 'on-failure'")
+    if (rp.get("MaximumRetryCount") or 0) < 0:
+        raise InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
     for u in host.get("Ulimits") or []:
-        if not isinstance(u, dict) or not isinstance(u.get("Name"), str):
+        if not isinstance(u, dict) or not u.get("Name"):
             raise InvalidParameter("invalid Ulimits: expected objects with Name, Soft, Hard")
     if (host.get("ShmSize") or 0) < 0:
         raise InvalidParameter("SHM size can not be less than 0")
+    _check_semantics(config, host)
     return config, host
+
+
+def _check_semantics(config: dict[str, Any], host: dict[str, Any]) -> None:
+    """The checks dockerd makes at create (daemon/container.go verifyContainerSettings), so a
+    container that could never start is refused up front rather than stored."""
+    wd = config.get("WorkingDir") or ""
+    if wd and not wd.startswith("/"):
+        raise InvalidParameter(f"the working directory '{wd}' is invalid, it needs to be an absolute path")
+    oom = host.get("OomScoreAdj") or 0
+    if not -1000 <= oom <= 1000:
+        raise InvalidParameter(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
+    for key in ("CapAdd", "CapDrop"):
+        v = host.get(key)
+        for cap in [v] if isinstance(v, str) else v or []:
+            _caps.normalize(cap)  # 'unknown capability: "CAP_X"'
+    mem = host.get("Memory") or 0
+    if 0 < mem < 6 * 1024 * 1024:
+        raise InvalidParameter("Minimum memory limit allowed is 6MB")
+    swap = host.get("MemorySwap") or 0
+    if mem > 0 and swap > 0 and swap < mem:
+        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
 
 
 def merge_image_config(config: dict[str, Any], image_cfg: dict[str, Any]) -> dict[str, Any]:

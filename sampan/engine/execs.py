@@ -16,6 +16,11 @@ from ..monitor import process as monitor
 from .container import new_id
 from .monitorclient import monitor_request
 
+_EXEC_TYPES: dict[str, type] = {
+    "User": str, "WorkingDir": str, "DetachKeys": str, "Privileged": bool, "Tty": bool,
+    "AttachStdin": bool, "AttachStdout": bool, "AttachStderr": bool, "Detach": bool,
+}
+
 
 @dataclass
 class Exec:
@@ -77,6 +82,21 @@ class ExecService:
             v = body.get(key)
             if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
                 raise InvalidParameter(f"invalid {key}: expected a list of strings")
+        # The rest of Docker's ExecConfig, typed as dockerd's JSON decoding enforces it.
+        for key, want in _EXEC_TYPES.items():
+            v = body.get(key)
+            if v is not None and not isinstance(v, want):
+                raise InvalidParameter(f"json: cannot unmarshal {type(v).__name__} into Go struct "
+                                       f"field ExecConfig.{key} of type {want.__name__}")
+        size = body.get("ConsoleSize")
+        if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 1 << 32 for x in size)):
+            raise InvalidParameter("invalid ConsoleSize: expected [height, width]")
+        if body.get("DetachKeys"):
+            try:
+                monitor.parse_detach_keys(body["DetachKeys"])
+            except ValueError:
+                raise InvalidParameter(f"Invalid escape keys ({body['DetachKeys']}) provided") from None
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
         if c.state.Paused:
@@ -117,7 +137,10 @@ class ExecService:
             "stdin": bool(e.config.get("AttachStdin")) and att is not None,
             "stdout": bool(e.config.get("AttachStdout", True)),
             "stderr": bool(e.config.get("AttachStderr", True)),
-            "detach_keys": e.config.get("DetachKeys") or None,
+            # On a terminal: the exec's keys or Docker's ctrl-p ctrl-q. Without one: none of
+            # ours (stdin is data); None lets the monitor apply its container-wide default.
+            "detach_keys": (e.config.get("DetachKeys") or "ctrl-p,ctrl-q") if use_tty else None,
+            "console_size": e.config.get("ConsoleSize"),
         }
         if att is not None:
             import base64
