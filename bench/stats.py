@@ -53,7 +53,7 @@ def pids_named(*names: str) -> list[int]:
 def stream(sock: str, cid: str, stop: threading.Event, counts: list[int]) -> None:
     s = socket.socket(socket.AF_UNIX)
     s.connect(sock)
-    s.sendall(f"GET /v1.45/containers/{cid}/stats?stream=1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    s.sendall(f"GET /containers/{cid}/stats?stream=1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     s.settimeout(1.0)
     while not stop.is_set():
         try:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import threading
 from typing import Any
 
 from ..errors import InvalidParameter
@@ -34,6 +36,7 @@ class CgroupManager:
         self.parent = fs.clean_group(parent or DEFAULT_PARENT)
         self._host: res.HostInfo | None = None
         self._mem_total = _stats.host_memory()
+        self._own_procs = _own_procs_file(self.driver)
 
     @property
     def host(self) -> res.HostInfo:
@@ -44,6 +47,7 @@ class CgroupManager:
     # -- create --------------------------------------------------------------------------------
     def validate(self, hc: dict[str, Any]) -> list[str]:
         """Docker's checks on a create body's HostConfig (adjusted in place)."""
+        self.prewarm()
         warnings = res.validate(hc, self.host)
         if hc.get("CgroupParent"):
             fs.clean_group(hc["CgroupParent"])
@@ -65,6 +69,7 @@ class CgroupManager:
         linux["resources"] = dict(copy.deepcopy(oci), devices=devices)
         if runtime != "sampan":
             return []  # runc/crun make and fill the group from the spec
+        self.prewarm()
         if self.driver.exists(group):
             self.driver.destroy(group)  # a stale group would carry old limits and counters
         try:
@@ -89,6 +94,20 @@ class CgroupManager:
                 self.driver.destroy(group)
         except fs.CgroupError as e:
             log.warning("removing cgroup %s: %s", group, e)
+
+    def prewarm(self) -> None:
+        """Start an RCU grace period now, in a thread, so the container's own cgroup.procs
+        write (in its init, moments later) does not wait for one.
+
+        Every write to cgroup.procs takes the kernel's global cgroup_threadgroup_rwsem for
+        writing, which first waits a full RCU grace period (~10 ms here) unless another writer
+        went through within the last one. Measured: the init's join took 12 ms of a 40 ms
+        `run --rm`. A no-op migration of the daemon into the cgroup it is already in, begun
+        at create and at start, lets the init's write share that grace period.
+        """
+        if self._own_procs is None:
+            return
+        threading.Thread(target=_write_self, args=(self._own_procs,), daemon=True).start()
 
     # -- update ----------------------------------------------------------------------------------
     def update(self, c: Any, body: Any) -> tuple[dict[str, Any], list[str]]:
@@ -162,3 +181,31 @@ async def update_container(engine: Any, ref: str, body: Any) -> list[str]:
             c.host_config = old
             raise
     return warnings
+
+
+def _write_self(path: str) -> None:
+    try:
+        fs.write(path, 0)
+    except fs.CgroupError:
+        pass
+
+
+def _own_procs_file(driver: Any) -> str | None:
+    """This process's own cgroup.procs in one hierarchy the driver manages."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    dirs = getattr(driver, "dirs", None)
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if dirs is not None:
+            for c in ctrls.split(","):
+                if c in dirs:
+                    p = os.path.join(dirs[c] + path.rstrip("/"), "cgroup.procs")
+                    return p if os.path.exists(p) else None
+        elif ctrls == "" and hasattr(driver, "root"):
+            p = os.path.join(driver.root + path.rstrip("/"), "cgroup.procs")
+            return p if os.path.exists(p) else None
+    return None
