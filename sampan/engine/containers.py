@@ -579,7 +579,9 @@ class ContainerService:
             cs = [c for c in cs if c.created > ref.created]
         out = []
         for c in cs:
-            if not all and not c.state.Running and not limit and "status" not in filters and "exited" not in filters:
+            # As dockerd (daemon/list.go): a positive limit or a status filter includes stopped
+            # containers; docker-py sends limit=-1 for "no limit".
+            if not all and not c.state.Running and not (limit and limit > 0) and "status" not in filters:
                 continue
             if not self._matches(c, filters):
                 continue
