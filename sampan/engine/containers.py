@@ -71,6 +71,7 @@ class ContainerService:
         self._exit_waiters: dict[str, list[asyncio.Future]] = {}
         self._remove_waiters: dict[str, list[asyncio.Future]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._backoff: dict[str, float] = {}  # restart-policy delay, by container id
         self.execs: Any = None  # set by the engine (ExecService)
         for row in self.db.query("SELECT data FROM containers"):
             c = Container.from_row(row["data"])
@@ -98,8 +99,8 @@ class ContainerService:
     def all(self) -> list[Container]:
         return list(self._by_id.values())
 
-    def users_of_image(self, image_id: str) -> list[str]:
-        return [c.id for c in self._by_id.values() if c.image_id == image_id]
+    def users_of_image(self, image_id: str) -> list[tuple[str, bool]]:
+        return [(c.id, c.state.Running) for c in self._by_id.values() if c.image_id == image_id]
 
     def counts(self) -> dict[str, int]:
         running = sum(1 for c in self._by_id.values() if c.state.Running and not c.state.Paused)
@@ -228,6 +229,8 @@ class ContainerService:
                 raise NotModified("container already started")
             if c.state.Status == "removing":
                 raise Conflict(f"cannot start container {c.id[:12]}: removal in progress")
+            c.restart_count = 0  # a manual start resets the policy's count (ResetRestartManager)
+            self._backoff.pop(c.id, None)
             await self._start_locked(c)
 
     async def _start_locked(self, c: Container) -> None:
@@ -351,11 +354,59 @@ class ContainerService:
         for fut in self._exit_waiters.pop(c.id, []):
             if not fut.done():
                 fut.set_result(c.state.ExitCode)
+        if self._should_restart(c):
+            self._schedule_restart(c, result.get("started_at") or c.state.StartedAt)
+            return
         if c.host_config.get("AutoRemove") and c.id in self._by_id:
             try:
                 await self.remove(c.id, force=True, volumes=True)
             except Exception:
                 log.exception("auto-removing %s", c.id)
+
+    # -- restart policies ---------------------------------------------------------------------------
+    def _should_restart(self, c: Container) -> bool:
+        rp = c.host_config.get("RestartPolicy") or {}
+        name = rp.get("Name") or "no"
+        if c.manual_stop or c.id not in self._by_id or name == "no":
+            return False
+        if name == "on-failure":
+            limit = rp.get("MaximumRetryCount") or 0
+            return c.state.ExitCode != 0 and (limit <= 0 or c.restart_count < limit)
+        return name in ("always", "unless-stopped")
+
+    def _schedule_restart(self, c: Container, started_at: str) -> None:
+        """dockerd's restart manager: wait 100 ms, doubling after each quick exit (up to a
+        minute), back to 100 ms once a run lasted 10 s; meanwhile the state is `restarting`."""
+        try:
+            ran = (parse_rfc3339_nano(c.state.FinishedAt) - parse_rfc3339_nano(started_at)) / 1e9
+        except ValueError:
+            ran = 0.0
+        prev = self._backoff.get(c.id, 0.0)
+        delay = 0.1 if ran >= 10 or not prev else min(prev * 2, 60.0)
+        self._backoff[c.id] = delay
+        c.state.Status, c.state.Restarting = "restarting", True
+        self._save(c)
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay, lambda: loop.create_task(self._policy_restart(c)))
+
+    async def _policy_restart(self, c: Container, count: bool = True) -> None:
+        async with self._lock(c.id):
+            if c.id not in self._by_id or c.manual_stop or c.state.Status != "restarting":
+                return  # stopped or removed while waiting
+            if count:  # a start with the daemon is no restart of the container's
+                c.restart_count += 1
+            c.state.Restarting = False
+            try:
+                await self._start_locked(c)
+            except Exception as e:  # noqa: BLE001 - recorded in the state, as dockerd does
+                log.warning("restarting %s: %s", c.id, e)
+                c.state.Status = "exited"
+                self._save(c)
+
+    def _cancel_restart(self, c: Container) -> None:
+        c.manual_stop = True
+        c.state.Status, c.state.Restarting = "exited", False
+        self._save(c)
 
     # -- restore after a daemon restart ----------------------------------------------------------
     async def restore(self) -> None:
@@ -369,6 +420,14 @@ class ContainerService:
                 await self.remove(c.id, force=True, volumes=True)
                 continue
             if not c.state.Running:
+                policy = (c.host_config.get("RestartPolicy") or {}).get("Name")
+                # As dockerd at start: `always` comes back even after a docker stop,
+                # `unless-stopped` unless it was stopped by hand, and one caught between runs.
+                if (c.state.Status == "restarting" or policy == "always"
+                        or (policy == "unless-stopped" and not c.manual_stop)):
+                    c.state.Status, c.state.Restarting = "restarting", True
+                    c.manual_stop = False
+                    asyncio.get_running_loop().create_task(self._policy_restart(c, count=False))
                 continue
             sock_path = self.config.monitors_dir / f"{c.id}.sock"
             try:
@@ -396,6 +455,8 @@ class ContainerService:
     async def kill(self, ref: str, signal: str | None) -> None:
         c = self.get(ref)
         sig = parse_signal(signal)
+        if c.state.Status == "restarting":
+            raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
         if not c.state.Running:
             raise Conflict(f"Container {c.id} is not running")
         if sig in (_signal.SIGKILL,):
@@ -415,6 +476,9 @@ class ContainerService:
 
     async def stop(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(ref)
+        if c.state.Status == "restarting":
+            self._cancel_restart(c)
+            return
         if not c.state.Running:
             raise NotModified("container already stopped")
         await self._stop(c, timeout, signal)
@@ -442,6 +506,8 @@ class ContainerService:
 
     async def restart(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(ref)
+        if c.state.Status == "restarting":
+            self._cancel_restart(c)
         if c.state.Running:
             await self._stop(c, timeout, signal)
         async with self._lock(c.id):
@@ -474,6 +540,11 @@ class ContainerService:
         from .rootfs import release_rootfs
 
         c = self.get(ref)
+        if c.state.Status == "restarting":
+            if not force:
+                raise Conflict("You cannot remove a restarting container. Stop the container before "
+                               "attempting removal or force remove")
+            self._cancel_restart(c)
         if c.state.Running:
             if not force:
                 raise Conflict(f'cannot remove container "/{c.name}": container is running: '
@@ -497,6 +568,9 @@ class ContainerService:
         self._locks.pop(c.id, None)
         if self.execs is not None:
             self.execs.on_container_removed(c.id)
+        if c.image_id not in self.images.ids() and not self.users_of_image(c.image_id):
+            # The image was force-removed while this container used it: collect it now.
+            await asyncio.get_running_loop().run_in_executor(None, self.images.gc)
         for fut in self._exit_waiters.pop(c.id, []):
             if not fut.done():
                 fut.set_result(c.state.ExitCode)
@@ -581,7 +655,8 @@ class ContainerService:
         for c in cs:
             # As dockerd (daemon/list.go): a positive limit or a status filter includes stopped
             # containers; docker-py sends limit=-1 for "no limit".
-            if not all and not c.state.Running and not (limit and limit > 0) and "status" not in filters:
+            if (not all and not c.state.Running and c.state.Status != "restarting"
+                    and not (limit and limit > 0) and "status" not in filters):
                 continue
             if not self._matches(c, filters):
                 continue

@@ -567,6 +567,66 @@ def test_ulimit_nofile(sampand):
     assert out.split() == ["512", "512"]
 
 
+def test_restart_policy_on_failure_retries_up_to_the_limit(sampand, names):
+    name = names("onfail")
+    r = sampand.docker("run", "--restart", "on-failure:2", "--name", name, "busybox", "sh", "-c",
+                       "echo run; exit 3")
+    assert r.returncode == 3
+    # Two restarts (after 100 ms, then 200 ms), then it stays down with the last exit code.
+    assert _wait_for(lambda: _inspect(sampand, name)["RestartCount"] == 2
+                     and _inspect(sampand, name)["State"]["Status"] == "exited", timeout=15)
+    time.sleep(0.8)
+    c = _inspect(sampand, name)
+    assert (c["RestartCount"], c["State"]["ExitCode"]) == (2, 3)
+    assert _ok(sampand.docker("logs", name)) == "run\nrun\nrun\n"
+    # A success is not a failure: no restart.
+    ok = names("onfail-ok")
+    _ok(sampand.docker("run", "--restart", "on-failure", "--name", ok, "busybox", "true"))
+    time.sleep(0.5)
+    assert _inspect(sampand, ok)["RestartCount"] == 0
+
+
+def test_restart_policy_always_until_stopped(sampand, names):
+    name = names("always")
+    _ok(sampand.docker("run", "-d", "--restart", "always", "--name", name, "busybox", "sh", "-c",
+                       "echo run; sleep 0.3"))
+    assert _wait_for(lambda: _inspect(sampand, name)["RestartCount"] >= 2, timeout=15)
+    # Listed while it cycles, as Docker shows restarting containers without -a.
+    assert name in _ok(sampand.docker("ps", "--format", "{{.Names}}")).split()
+    _ok(sampand.docker("stop", "-t", "1", name))
+    st = _inspect(sampand, name)["State"]
+    assert st["Status"] == "exited" and st["Restarting"] is False
+    count = _inspect(sampand, name)["RestartCount"]
+    time.sleep(1.0)
+    c = _inspect(sampand, name)
+    assert c["State"]["Status"] == "exited" and c["RestartCount"] == count
+    # A manual start resets the count, as dockerd's ResetRestartManager does.
+    _ok(sampand.docker("start", name))
+    assert _inspect(sampand, name)["RestartCount"] == 0
+    _ok(sampand.docker("rm", "-f", name))
+    assert sampand.docker("inspect", name).returncode != 0
+
+
+def test_restart_policies_at_daemon_start(sampand_factory):
+    # After the daemon comes back: `always` runs again even after a docker stop,
+    # `unless-stopped` only if nobody stopped it, `no` stays down.
+    d = sampand_factory()
+    for policy in ("always", "unless-stopped", "no"):
+        _ok(d.docker("run", "-d", "--restart", policy, "--name", f"p-{policy}", "busybox", "sleep", "300"))
+    _ok(d.docker("stop", "-t", "0", "p-always", "p-unless-stopped", "p-no"))
+    _ok(d.docker("run", "-d", "--restart", "unless-stopped", "--name", "p-running", "busybox", "sleep", "300"))
+    d.restart()
+
+    def status(n: str) -> str:
+        return _inspect(d, n)["State"]["Status"]
+
+    assert _wait_for(lambda: status("p-always") == "running", timeout=15)
+    assert status("p-running") == "running"
+    assert status("p-unless-stopped") == "exited" and status("p-no") == "exited"
+    assert _inspect(d, "p-always")["RestartCount"] == 0
+    _ok(d.docker("exec", "p-always", "true"))
+
+
 def test_restart_policy_is_accepted_and_recorded(sampand, names):
     name = names("policy")
     _ok(sampand.docker("create", "--restart", "on-failure:3", "--name", name, "busybox", "true"))
