@@ -32,7 +32,16 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_JSON_BODY = 16 * 1024 * 1024
 MAX_HEADERS = 200
 
+class BadRequest(errors.InvalidParameter):
+    pass
+
+
+class PayloadTooLarge(errors.InvalidParameter):
+    pass
+
+
 _STATUS = [
+    (PayloadTooLarge, 413),
     (errors.NotFound, 404),
     (errors.InvalidParameter, 400),
     (errors.Conflict, 409),
@@ -50,14 +59,6 @@ def status_for(exc: BaseException) -> int:
             if klass is err_class:
                 return status
     return 500
-
-
-class BadRequest(errors.InvalidParameter):
-    pass
-
-
-class PayloadTooLarge(errors.InvalidParameter):
-    pass
 
 
 def _parse_version(v: str) -> tuple[int, ...]:
@@ -150,6 +151,7 @@ class Request:
         self.path = path
         self.query: dict[str, list[str]] = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         self.match: dict[str, str] = {}
+        self.body_broken = False
         self.response_started = False
         self.hijacked = False
         self._body_consumed = False
@@ -216,11 +218,23 @@ class Request:
         return out
 
     # -- body ---------------------------------------------------------------------------------
-    async def stream(self, chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
-        """The request body, decoded from Content-Length or chunked framing."""
+    async def stream(self, chunk: int = 256 * 1024, limit: int | None = None) -> AsyncIterator[bytes]:
+        """The request body, decoded from Content-Length or chunked framing.
+
+        A body that ends early, has broken framing or exceeds `limit` raises; the connection
+        is then closed after the error reply, since where the next request starts is unknown.
+        """
         if self._body_consumed:
             return
         self._body_consumed = True
+        self.body_broken = True  # until the whole body has been read
+        if limit is not None and self._length > limit:
+            raise PayloadTooLarge(f"request body larger than {limit} bytes")
+        async for data in self._decode(chunk, limit):
+            yield data
+        self.body_broken = False
+
+    async def _decode(self, chunk: int, limit: int | None) -> AsyncIterator[bytes]:
         r = self._reader
         if self._chunked:
             while True:
@@ -230,6 +244,8 @@ class Request:
                     size = int(size_s, 16)
                 except ValueError:
                     raise BadRequest("broken chunked encoding") from None
+                if limit is not None and size > limit:
+                    raise PayloadTooLarge(f"request body larger than {limit} bytes")
                 if size == 0:
                     # trailers until an empty line
                     while (await r.readuntil(b"\r\n")) != b"\r\n":
@@ -254,7 +270,7 @@ class Request:
 
     async def read(self, limit: int = MAX_JSON_BODY) -> bytes:
         parts, total = [], 0
-        async for data in self.stream():
+        async for data in self.stream(limit=limit):
             total += len(data)
             if total > limit:
                 raise PayloadTooLarge(f"request body larger than {limit} bytes")
@@ -276,7 +292,7 @@ class Request:
         total = 0
         try:
             with os.fdopen(fd, "wb") as f:
-                async for data in self.stream():
+                async for data in self.stream(limit=limit):
                     total += len(data)
                     if limit is not None and total > limit:
                         raise PayloadTooLarge(f"request body larger than {limit} bytes")
@@ -448,6 +464,8 @@ class App:
             resp = json_response({"message": f"internal error: {e}"}, 500)
         if req.hijacked:
             return False
+        if req.body_broken:
+            keep_alive = False
         if req.response_started:
             return keep_alive and not writer.is_closing()
         if not req._body_consumed:

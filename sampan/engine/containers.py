@@ -8,7 +8,6 @@ over the monitor's socket and learns about exits from the monitor's status strea
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from ..errors import Conflict, InvalidParameter, NotFound, NotModified
 from ..monitor import process as monitor
 from ..monitor.logfile import parse_rfc3339_nano
 from . import createconfig
+from .listing import match_labels
 from .container import Container, State, new_id, now_rfc3339, random_name, validate_name
 from .monitorclient import MonitorLink, monitor_request
 
@@ -419,6 +419,11 @@ class ContainerService:
             if c.state.Status == "removing":
                 await self.remove(c.id, force=True, volumes=True)
                 continue
+            sock_path = self.config.monitors_dir / f"{c.id}.sock"
+            if not c.state.Running and sock_path.exists():
+                # The daemon died between spawning the monitor and recording the start:
+                # adopt the running container rather than orphan it.
+                c.state = State(Status="running", Running=True, StartedAt=now_rfc3339())
             if not c.state.Running:
                 policy = (c.host_config.get("RestartPolicy") or {}).get("Name")
                 # As dockerd at start: `always` comes back even after a docker stop,
@@ -429,7 +434,6 @@ class ContainerService:
                     c.manual_stop = False
                     asyncio.get_running_loop().create_task(self._policy_restart(c, count=False))
                 continue
-            sock_path = self.config.monitors_dir / f"{c.id}.sock"
             try:
                 link = await MonitorLink.connect(str(sock_path))
                 first = await link.next_event(timeout=5)
@@ -440,8 +444,25 @@ class ContainerService:
                     await link.close()
                 await self._on_exit(c, None)
                 continue
+            if not c.state.Pid:
+                c.state.Pid = int(first.get("pid") or 0)
+                self._save(c)
             self._links[c.id] = link
             asyncio.get_running_loop().create_task(self._watch(c, link))
+        await self._reap_orphan_monitors()
+
+    async def _reap_orphan_monitors(self) -> None:
+        """Monitor sockets of containers sampan no longer knows: stale files, or orphans to stop."""
+        if not self.config.monitors_dir.exists():
+            return
+        for entry in self.config.monitors_dir.iterdir():
+            if entry.name.split(".", 1)[0] in self._by_id:
+                continue
+            try:
+                await monitor_request(str(entry), {"op": "signal", "signal": _signal.SIGKILL}, timeout=2)
+            except Exception:  # noqa: BLE001 - nothing listening: just a stale file
+                pass
+            entry.unlink(missing_ok=True)
 
     # -- stop / kill / restart --------------------------------------------------------------------
     async def _signal(self, c: Container, sig: int) -> None:
@@ -581,7 +602,7 @@ class ContainerService:
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []
         for c in list(self._by_id.values()):
-            if c.state.Running or not _match_labels(c, filters.get("label", [])):
+            if c.state.Running or not match_labels(c, filters.get("label", [])):
                 continue
             await self.remove(c.id, force=False, volumes=False)
             deleted.append(c.id)
@@ -622,126 +643,25 @@ class ContainerService:
             raise Conflict(f"Container {c.id} is not running")
         await monitor_request(self._sock_path(c), {"op": "resize", "h": h, "w": w})
 
-    # -- list / inspect ----------------------------------------------------------------------------
+    # -- list / inspect / logs (in listing.py and logs.py) -----------------------------------------
     def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
-        c = self.get(ref)
-        return c.inspect(self._size(c) if size else None)
-
-    def _size(self, c: Container) -> dict[str, int]:
-        rw = _du(c.upper_dir)
-        root = rw + sum(_du(d) for d in c.lower_dirs)
-        return {"SizeRw": rw, "SizeRootFs": root}
-
-    def list(self, all: bool, limit: int | None, size: bool, filters: dict[str, list[str]]) -> list[dict]:
-        for key in filters:
-            if key not in ("id", "name", "label", "status", "ancestor", "exited", "before", "since",
-                           "health", "network", "volume", "publish", "expose", "isolation", "is-task"):
-                raise InvalidParameter(f"invalid filter '{key}'")
-        # Values are checked up front, so a bad filter is an error even when nothing is listed.
-        for v in filters.get("status", []):
-            if v not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
-                raise InvalidParameter(f"Invalid filter 'status={v}'")
-        for v in filters.get("exited", []):
-            if not v.lstrip("-").isdigit():
-                raise InvalidParameter(f"Invalid filter 'exited={v}'")
-        cs = sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
-        if "before" in filters:
-            ref = self.get(filters["before"][0])
-            cs = [c for c in cs if c.created < ref.created]
-        if "since" in filters:
-            ref = self.get(filters["since"][0])
-            cs = [c for c in cs if c.created > ref.created]
-        out = []
-        for c in cs:
-            # As dockerd (daemon/list.go): a positive limit or a status filter includes stopped
-            # containers; docker-py sends limit=-1 for "no limit".
-            if (not all and not c.state.Running and c.state.Status != "restarting"
-                    and not (limit and limit > 0) and "status" not in filters):
-                continue
-            if not self._matches(c, filters):
-                continue
-            out.append(c)
-        if limit and limit > 0:
-            out = out[:limit]
-        return [c.summary(self._size(c) if size else None) for c in out]
-
-    def _matches(self, c: Container, f: dict[str, list[str]]) -> bool:
-        if "id" in f and not any(c.id.startswith(v) for v in f["id"]):
-            return False
-        if "name" in f and not any(_name_match(v, c.name) for v in f["name"]):
-            return False
-        if "status" in f:
-            if c.state.Status not in f["status"]:
-                return False
-        if "exited" in f:
-            if c.state.Status != "exited" or str(c.state.ExitCode) not in f["exited"]:
-                return False
-        if "label" in f and not _match_labels(c, f["label"]):
-            return False
-        if "ancestor" in f:
-            ok = False
-            for v in f["ancestor"]:
-                try:
-                    if self.images.lookup_id(v) == c.image_id:
-                        ok = True
-                except Exception:  # noqa: BLE001 - unknown image: no match
-                    pass
-                if v == c.image or c.image_id.startswith(v) or c.image_id.startswith("sha256:" + v):
-                    ok = True
-            if not ok:
-                return False
-        return True
-
-    # -- logs -------------------------------------------------------------------------------------
-    async def logs(self, ref: str, *, stdout: bool, stderr: bool, follow: bool, since: float,
-                   until: float, tail: int | None, timestamps: bool) -> AsyncIterator[tuple[int, bytes]]:
-        from ..monitor.logfile import read_entries
+        from .listing import size_of
 
         c = self.get(ref)
-        if c.host_config.get("LogConfig", {}).get("Type") not in ("json-file", "local", "", None):
-            raise InvalidParameter(f'configured logging driver does not support reading')
-        want = {"stdout": stdout, "stderr": stderr}
-        path = c.log_path
+        return c.inspect(size_of(c) if size else None)
 
-        def fmt(e: dict) -> tuple[int, bytes] | None:
-            stream = e.get("stream", "stdout")
-            if not want.get(stream, False):
-                return None
-            ts = e.get("time", "")
-            if since or until:
-                t = parse_rfc3339_nano(ts) / 1e9 if ts else 0
-                if since and t < since:
-                    return None
-                if until and t > until:
-                    return None
-            data = e.get("log", "").encode()
-            if timestamps:
-                data = ts.encode() + b" " + data
-            return (2 if stream == "stderr" else 1), data
+    def list(self, all: bool, limit: int | None, size: bool,  # noqa: A002 - Docker's name
+             filters: dict[str, list[str]]) -> list[dict]:
+        from .listing import list_containers
 
-        entries = await asyncio.get_running_loop().run_in_executor(None, lambda: list(read_entries(path)))
-        offset = entries[-1][0] if entries else 0
-        if tail is not None and tail >= 0:
-            entries = entries[-tail:] if tail else []
-        for _, e in entries:
-            item = fmt(e)
-            if item:
-                yield item
-        if not follow:
-            return
-        while True:
-            running = c.state.Running and c.id in self._by_id
-            new = list(read_entries(path, offset))
-            for off, e in new:
-                offset = off
-                item = fmt(e)
-                if item:
-                    yield item
-            if until and asyncio.get_running_loop().time() and until < __import__("time").time():
-                return
-            if not running:
-                return
-            await asyncio.sleep(0.1)
+        return list_containers(self, all, limit, size, filters)
+
+    def logs(self, ref: str, **opts: Any) -> AsyncIterator[tuple[int, bytes]]:
+        """(stream, bytes) from the container's json-file log; see `logs.read_logs`."""
+        from .logs import read_logs
+
+        c = self.get(ref)
+        return read_logs(c, lambda: c.state.Running and c.id in self._by_id, **opts)
 
 
 def detach_keys_spec(keys: bytes) -> str:
@@ -759,32 +679,7 @@ def detach_keys_spec(keys: bytes) -> str:
     return ",".join(parts)
 
 
-def _match_labels(c: Container, wanted: list[str]) -> bool:
-    labels = c.config.get("Labels") or {}
-    for w in wanted:
-        k, sep, v = w.partition("=")
-        if k not in labels or (sep and labels[k] != v):
-            return False
-    return True
 
-
-def _name_match(pattern: str, name: str) -> bool:
-    import re
-    try:
-        return re.search(pattern.lstrip("/"), name) is not None
-    except re.error:
-        return fnmatch.fnmatch(name, pattern)
-
-
-def _du(path: str) -> int:
-    total = 0
-    for root, dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _read_json(path: str) -> dict | None:

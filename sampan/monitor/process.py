@@ -335,8 +335,12 @@ class Monitor:
     def _add_client(self, proc: _Proc, a: Attach) -> None:
         sock = socket.socket(fileno=a.fd)
         sock.setblocking(False)
-        c = _Client(sock, a.stdin and proc.stdin_fd is not None, a.stdout, a.stderr,
-                    a.detach_keys if a.detach_keys is not None else self.ms.detach_keys)
+        # Detach keys only mean something on a terminal (as in dockerd): on a plain stream
+        # 0x10 0x11 are just bytes of the data being piped in.
+        keys = b""
+        if not proc.framed:
+            keys = a.detach_keys if a.detach_keys is not None else self.ms.detach_keys
+        c = _Client(sock, a.stdin and proc.stdin_fd is not None, a.stdout, a.stderr, keys)
         proc.clients.append(c)
         if a.stdin:
             if a.leftover:
@@ -506,6 +510,11 @@ class Monitor:
             self._close_stdin(proc)
 
     def _client_stdin_eof(self, proc: _Proc, c: _Client) -> None:
+        if c.held:  # the start of a detach sequence that never finished is data after all
+            held, c.held = c.held, b""
+            self._write_stdin(proc, held)
+        if proc.exec_id is not None and proc.master is not None:
+            return  # a tty exec keeps running when its client goes, as in dockerd
         if proc.stdin_once or proc.exec_id is not None:
             if proc.stdin_buf:
                 proc._close_stdin_pending = True  # type: ignore[attr-defined]

@@ -213,3 +213,23 @@ def test_streaming_response_is_chunked(server):
         decoded += rest[:size]
         rest = rest[size + 2:]
     assert [json.loads(ln) for ln in decoded.splitlines()] == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def test_oversized_bodies_refused_before_reading_and_connection_closed(server):
+    # A Content-Length beyond the bound is refused without waiting for the body...
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(server)
+    s.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n{")
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    st, h, _ = split(data)
+    assert st == 413 and h.get("connection") == "close"
+    # ...and so is a chunk larger than the bound, and the connection is closed (not reused).
+    out = raw(server, b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffff\r\n{}\r\n0\r\n\r\nGET /ok HTTP/1.1\r\n\r\n")
+    assert out.count(b"HTTP/1.1 ") == 1 and split(out)[0] == 413
