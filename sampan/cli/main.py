@@ -16,7 +16,7 @@ _TOP = {
     "run": "containers", "create": "containers", "start": "containers", "stop": "containers",
     "kill": "containers", "restart": "containers", "rm": "containers", "ps": "containers",
     "logs": "containers", "exec": "containers", "attach": "containers", "wait": "containers",
-    "rename": "containers",
+    "rename": "containers", "stats": "stats", "update": "stats",
     "images": "images", "import": "images", "load": "images", "save": "images", "tag": "images",
     "rmi": "images", "history": "images",
     "version": "system", "info": "system", "inspect": "system",
@@ -32,6 +32,7 @@ _GROUPS = {
         "exec": ("containers", "exec"), "attach": ("containers", "attach"),
         "wait": ("containers", "wait"), "rename": ("containers", "rename"),
         "inspect": ("system", "container inspect"),
+        "stats": ("stats", "stats"), "update": ("stats", "update"),
     }),
     "image": ("Manage images", {
         "ls": ("images", "images"), "list": ("images", "images"), "import": ("images", "import"),
@@ -65,8 +66,10 @@ _DESCRIPTIONS = [
     ("rmi", "Remove one or more images"),
     ("save", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     ("start", "Start one or more stopped containers"),
+    ("stats", "Display a live stream of container(s) resource usage statistics"),
     ("stop", "Stop one or more running containers"),
     ("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    ("update", "Update configuration of one or more containers"),
     ("wait", "Block until one or more containers stop, then print their exit codes"),
 ]
 
@@ -96,6 +99,8 @@ def _load(module: str):
         from . import containers as m
     elif module == "images":
         from . import images as m
+    elif module == "stats":
+        from . import stats as m
     else:
         from . import system as m
     return m

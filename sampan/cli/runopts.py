@@ -82,6 +82,10 @@ RUN_OPTS = [
     Opt("-q --quiet", BOOL, "Suppress the pull output"),
 ]
 
+from .limits import LIMIT_OPTS, limit_fields  # noqa: E402 - the rest of the cgroup flags
+
+RUN_OPTS += LIMIT_OPTS
+
 _BUILTIN_NETS = {"default", "bridge", "host", "none"}
 
 
@@ -465,6 +469,7 @@ def build_create(ns, image: str, cmd: list[str]) -> tuple[dict, dict]:
         host["ShmSize"] = parse_bytes(ns.shm_size, "--shm-size")
     if ns.oom_kill_disable:
         host["OomKillDisable"] = True
+    host.update(limit_fields(ns))
     for flag, key in (("pid", "PidMode"), ("ipc", "IpcMode"), ("uts", "UTSMode"),
                       ("userns", "UsernsMode"), ("cgroupns", "CgroupnsMode")):
         if ns.get(flag):

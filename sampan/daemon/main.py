@@ -27,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-D", "--debug", action="store_true", default=None)
     p.add_argument("-s", "--storage-driver", default=None)
     p.add_argument("--default-runtime", default=None)
+    p.add_argument("--cgroup-parent", default=None)
     p.add_argument("-v", "--version", action="store_true")
     return p.parse_args(argv)
 
@@ -52,6 +53,8 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
         cfg.storage_driver = ns.storage_driver
     if ns.default_runtime:
         cfg.default_runtime = ns.default_runtime
+    if ns.cgroup_parent:
+        cfg.extra["cgroup-parent"] = ns.cgroup_parent
     cfg.data_root = cfg.data_root.resolve()
     cfg.exec_root = cfg.exec_root.resolve()
     return cfg
@@ -82,11 +85,12 @@ def _preload() -> None:
     import sampan.runtime.spec  # noqa: F401
     import sampan.runtime.mounts  # noqa: F401
     import sampan.linux.syscalls  # noqa: F401
+    import sampan.cgroups.fs  # noqa: F401
     import traceback  # noqa: F401
 
 
 async def run(cfg: DaemonConfig) -> None:
-    from ..api import containers, exec as exec_api, images, system
+    from ..api import containers, exec as exec_api, images, system, resources
     from ..api.http import App, Router, serve
     from ..engine.core import Engine
 
@@ -94,7 +98,7 @@ async def run(cfg: DaemonConfig) -> None:
     engine = Engine(cfg)
     await engine.start()
     router = Router()
-    for mod in (system, containers, exec_api, images):
+    for mod in (system, containers, exec_api, images, resources):
         mod.register(router)
     app = App(router, engine)
     servers = [await serve(app, h) for h in cfg.hosts]

@@ -140,6 +140,7 @@ class ContainerService:
             host["Runtime"] = self.config.default_runtime
         if host["Runtime"] not in ("sampan", "runc", "crun"):
             raise InvalidParameter(f"unknown or invalid runtime name: {host['Runtime']}")
+        warnings = self.engine.cgroups.validate(host)  # Docker's 400s before anything exists
         host = createconfig.fill_host_config(host)
         cid = new_id()
         if not merged.get("Hostname"):
@@ -176,7 +177,6 @@ class ContainerService:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         self._by_id[cid] = c
-        warnings = []
         if c.driver == "vfs":
             warnings.append("storage driver vfs: the container's rootfs is a full copy of its image")
         return {"Id": cid, "Warnings": warnings}
@@ -251,6 +251,7 @@ class ContainerService:
                           image_config=image.config.get("config") or {}, rootfs=c.rootfs,
                           hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
                           container_id=c.id)
+        cgroup_dirs = self.engine.cgroups.prepare(c, spec, runtime)
         bundle = c.dir
         rootfs_mount = prepare_rootfs(c, host_namespace=runtime != "sampan")
         if runtime == "sampan":
@@ -282,7 +283,8 @@ class ContainerService:
             detach_keys=monitor.DEFAULT_DETACH_KEYS if tty else b"",
             log_path=c.log_path, exit_path=os.path.join(c.dir, "exit.json"),
             socket_path=str(self.config.monitors_dir / f"{c.id}.sock"), bundle=bundle,
-            runtime=runtime_path, new_pidns=(c.host_config.get("PidMode") != "host") and runtime == "sampan")
+            runtime=runtime_path, new_pidns=(c.host_config.get("PidMode") != "host") and runtime == "sampan",
+            cgroup_dirs=tuple(cgroup_dirs))
         attaches = self._pending_attach.pop(c.id, [])
         sock = monitor.spawn(ms, attaches)
         link = await MonitorLink.open(sock)
@@ -296,6 +298,7 @@ class ContainerService:
             c.state.ExitCode = code
             c.state.Error = msg
             self._save(c)
+            await asyncio.get_running_loop().run_in_executor(None, self.engine.cgroups.release, c)
             if c.host_config.get("AutoRemove"):
                 # As Docker: a --rm container that could not start is removed, which also
                 # releases a client waiting for condition=removed.
@@ -338,6 +341,9 @@ class ContainerService:
         if result is None:
             result = {"exit_code": 255, "finished_at": now_rfc3339(), "oom_killed": False}
             c.state.Error = "monitor exited without recording the container's exit status"
+        # Before the state says "exited", so no start can make a new group that this would
+        # remove. The monitor counted OOM kills already; the group may still be emptying.
+        await asyncio.get_running_loop().run_in_executor(None, self.engine.cgroups.release, c)
         c.state.Status = "exited"
         c.state.Running = False
         c.state.Paused = False
@@ -581,6 +587,7 @@ class ContainerService:
         self._save(c)
         for a in self._pending_attach.pop(c.id, []):
             os.close(a.fd)
+        await asyncio.get_running_loop().run_in_executor(None, self.engine.cgroups.release, c)
         release_rootfs(c)
         shutil.rmtree(c.dir, ignore_errors=True)
         with self.db.transaction() as conn:

@@ -29,6 +29,8 @@ class Engine:
             else:
                 entry.unlink(missing_ok=True)
         self.db = Database(config.db_path)
+        from ..cgroups.manager import CgroupManager
+        self.cgroups = CgroupManager(parent=config.extra.get("cgroup-parent"))
         self.images = ImageService(config, self.db)
         self.containers = ContainerService(self)
         self.execs = ExecService(self.containers)

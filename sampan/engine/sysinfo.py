@@ -59,6 +59,15 @@ def version() -> dict[str, Any]:
 
 
 def info(engine: Any) -> dict[str, Any]:
+    d = _info(engine)
+    cg = engine.cgroups.info_fields()
+    warnings = cg.pop("Warnings")
+    d.update(cg)
+    d["Warnings"] = warnings or None
+    return d
+
+
+def _info(engine: Any) -> dict[str, Any]:
     u = os.uname()
     cfg = engine.config
     counts = engine.containers.counts()

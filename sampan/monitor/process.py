@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..runtime import console as _console
+from ..cgroups import fs as _cgroupfs
 from . import protocol
 from .logfile import LogWriter, rfc3339_nano
 
@@ -58,6 +59,7 @@ class MonitorSpec:
     new_pidns: bool = True
     detach_keys: bytes = DEFAULT_DETACH_KEYS
     console_size: tuple[int, int] | None = None  # (height, width): HostConfig.ConsoleSize
+    cgroup_dirs: tuple[str, ...] = ()  # the container's cgroup (one dir per v1 hierarchy)
 
 
 @dataclass
@@ -173,6 +175,15 @@ def _make_stdio(tty: bool, want_stdin: bool, size: tuple[int, int] | None = None
     return (in_r, out_w, err_w), None, {out_r: protocol.STDOUT, err_r: protocol.STDERR}, in_w, [in_r, out_w, err_w]
 
 
+def _enter_cgroup(dirs: tuple[str, ...]) -> None:
+    """Move this (forked) process into the container's cgroup before the runtime unshares
+    the cgroup namespace, so the namespace is rooted there. "0" names the writer itself:
+    after the monitor's unshare(CLONE_NEWPID) our getpid() is 1, not the host pid."""
+    for d in dirs:
+        with open(os.path.join(d, "cgroup.procs"), "w") as f:
+            f.write("0")
+
+
 def _console_pair() -> tuple[socket.socket, int]:
     """(our end, the child's end as a raw fd) of the console socket a child sends its pty
     master on. Close-on-exec: the child's end must not leak into the container."""
@@ -239,6 +250,7 @@ class Monitor:
         if pid == 0:  # the container's process
             try:
                 _reset_signals_for_child()
+                _enter_cgroup(ms.cgroup_dirs)
                 self._exec_container(stdio, err_w, console_fd, size)
             except BaseException as e:  # noqa: BLE001 - report anything to the monitor
                 try:
@@ -688,7 +700,8 @@ class Monitor:
                 _reset_signals_for_child()
                 from ..runtime.container import exec_child
                 ns_fds = self.ns_fds or self._open_ns_fds(main.pid)
-                exec_child(process, ns_fds, stdio, err_w, console_fd=console_fd)
+                exec_child(process, ns_fds, stdio, err_w, console_fd=console_fd,
+                           cgroup_path=list(self.ms.cgroup_dirs) or None)
             except BaseException as e:  # noqa: BLE001
                 try:
                     os.write(err_w, json.dumps({"message": f"exec failed: {e}", "exit_code": 126}).encode())
@@ -776,7 +789,8 @@ class Monitor:
             return
         if proc.log is not None:
             proc.log.close()
-        result = {"exit_code": code, "finished_at": rfc3339_nano(time.time_ns()), "oom_killed": False}
+        result = {"exit_code": code, "finished_at": rfc3339_nano(time.time_ns()),
+                  "oom_killed": _cgroupfs.oom_kills(self.ms.cgroup_dirs) > 0}
         _atomic_write_json(self.ms.exit_path, result)
         try:
             os.unlink(self.ms.socket_path)

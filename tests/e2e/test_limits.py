@@ -1,0 +1,295 @@
+"""Resource limits end to end: the kernel enforces what `run`/`update` asked for, and `stats`
+(the real docker CLI's and sampan's) reports it.
+
+Effects are measured, not read back: a memory hog dies at the limit, a CPU hog under --cpus 0.5
+uses half a CPU, --cpuset-cpus 0 keeps it on CPU 0, a fork bomb stops at --pids-limit. The
+CPU-bound work is Debian's stress-ng, imported as an image by examples/stress-ng/mkimage.sh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sampan.cgroups import detect
+
+REPO = Path(__file__).resolve().parents[2]
+DRIVER = detect()
+HOST = DRIVER.host_info()
+MB = 1 << 20
+
+
+def _name(prefix: str = "lim") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _ok(r) -> str:
+    assert r.returncode == 0, f"rc={r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    return r.stdout
+
+
+def _need(*features: str) -> None:
+    missing = [f for f in features if not HOST.has(f)]
+    if missing:
+        pytest.skip(f"host cgroups lack {', '.join(missing)}")
+
+
+@pytest.fixture(scope="module")
+def stress(sampand, tmp_path_factory) -> str:
+    """The stress-ng image, built from the host's binary and imported once."""
+    if not shutil.which("stress-ng"):
+        pytest.skip("stress-ng missing: apt-get install stress-ng (scripts/install.sh does)")
+    tar = tmp_path_factory.mktemp("stress") / "stress-ng.tar"
+    subprocess.run(["bash", str(REPO / "examples" / "stress-ng" / "mkimage.sh"), str(tar)],
+                   check=True, capture_output=True, timeout=120)
+    sampand.import_image(tar, "stress-ng", "latest")
+    return "stress-ng"
+
+
+def _inspect(sampand, ref: str) -> dict:
+    status, data = sampand.api_json("GET", f"/containers/{ref}/json")
+    assert status == 200, data
+    return data
+
+
+def _cpu_share(sampand, ref: str, seconds: float = 2.0) -> float:
+    """CPUs used over `seconds`, from two one-shot stats readings."""
+    def usage() -> tuple[float, int]:
+        status, s = sampand.api_json("GET", f"/containers/{ref}/stats?stream=0&one-shot=1")
+        assert status == 200, s
+        return time.monotonic(), s["cpu_stats"]["cpu_usage"]["total_usage"]
+    t0, u0 = usage()
+    time.sleep(seconds)
+    t1, u1 = usage()
+    return (u1 - u0) / 1e9 / (t1 - t0)
+
+
+def _group_dir(ctrl: str, cid: str) -> str:
+    return [d for d in DRIVER.join_dirs(f"/sampan/{cid}") if f"/{ctrl}/" in d or DRIVER.version == "2"][0]
+
+
+# --- memory ---------------------------------------------------------------------------------------
+
+def test_memory_hog_is_oom_killed_exit_137(sampand):
+    _need("MemoryLimit", "SwapLimit")
+    name = _name()
+    # dd's 128 MiB buffer, filled from /dev/zero, cannot fit in 64m with no swap.
+    r = sampand.docker("run", "--name", name, "-m", "64m", "--memory-swap", "64m", "busybox",
+                       "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1", timeout=60)
+    assert r.returncode == 137, (r.stdout, r.stderr)
+    st = _inspect(sampand, name)["State"]
+    assert st["OOMKilled"] is True and st["ExitCode"] == 137
+    hc = _inspect(sampand, name)["HostConfig"]
+    assert hc["Memory"] == 64 * MB and hc["MemorySwap"] == 64 * MB
+    _ok(sampand.docker("rm", name))
+
+
+def test_stress_ng_vm_past_the_limit_is_oom_killed(sampand, stress):
+    _need("MemoryLimit", "SwapLimit")
+    name = _name()
+    r = sampand.cli("run", "--name", name, "-m", "64m", "--memory-swap", "64m", stress,
+                    "stress-ng", "--vm", "1", "--vm-bytes", "256m", "--oomable", "-t", "5s", timeout=60)
+    assert _inspect(sampand, name)["State"]["OOMKilled"] is True, (r.stdout, r.stderr)
+    _ok(sampand.cli("rm", name))
+
+
+def test_under_the_limit_is_not_oom_killed(sampand):
+    name = _name()
+    _ok(sampand.docker("run", "--name", name, "-m", "64m", "busybox", "dd", "if=/dev/zero",
+                       "of=/dev/null", "bs=4M", "count=1"))
+    assert _inspect(sampand, name)["State"]["OOMKilled"] is False
+    _ok(sampand.docker("rm", name))
+
+
+# --- cpu, update, stats ----------------------------------------------------------------------------
+
+def test_cpus_half_update_and_stats(sampand, stress):
+    _need("CPUCfs", "MemoryLimit")
+    name = _name("hog")
+    cid = _ok(sampand.cli("run", "-d", "--name", name, "--cpus", "0.5", stress,
+                          "stress-ng", "--cpu", "2", "-t", "60s")).strip()
+    try:
+        time.sleep(0.5)
+        share = _cpu_share(sampand, name, 3.0)
+        assert 0.4 <= share <= 0.6, share
+
+        # the real docker CLI's table: the same container, about half a CPU
+        fmt = "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}"
+        line = _ok(sampand.docker("stats", "--no-stream", "--format", fmt, name)).split()
+        assert line[0] == name
+        assert 30.0 <= float(line[1].rstrip("%")) <= 70.0, line
+        assert int(line[-1]) >= 3  # stress-ng's parent and two workers
+        mine = _ok(sampand.cli("stats", "--no-stream", "--format", fmt, name)).split()
+        assert mine[0] == name and 30.0 <= float(mine[1].rstrip("%")) <= 70.0, mine
+
+        # update live: more CPU and a memory limit, seen by the kernel and by inspect
+        out = _ok(sampand.cli("update", "--cpus", "1.5", "--memory", "256m", "--memory-swap", "512m", name))
+        assert out.strip() == name
+        hc = _inspect(sampand, name)["HostConfig"]
+        assert (hc["NanoCpus"], hc["Memory"], hc["MemorySwap"]) == (1_500_000_000, 256 * MB, 512 * MB)
+        with open(_group_dir("cpu", cid) + ("/cpu.max" if DRIVER.version == "2" else "/cpu.cfs_quota_us")) as f:
+            assert f.read().split()[0] == "150000"
+        if HOST.ncpu >= 2:
+            # A cap, not a guarantee: on a busy 2-CPU host the hog gets what is free, but it
+            # must be clearly past the old half-CPU cap.
+            time.sleep(0.3)
+            share = _cpu_share(sampand, name)
+            assert share >= 0.7, share
+        status, s = sampand.api_json("GET", f"/containers/{name}/stats?stream=0&one-shot=1")
+        assert s["memory_stats"]["limit"] == 256 * MB and s["id"] == cid and s["name"] == "/" + name
+        # and through docker's own update command
+        _ok(sampand.docker("update", "--cpus", "0.5", name))
+        assert _inspect(sampand, name)["HostConfig"]["NanoCpus"] == 500_000_000
+    finally:
+        sampand.cli("rm", "-f", name)
+    # removal takes the cgroup with it
+    assert not DRIVER.exists(f"/sampan/{cid}")
+
+
+def test_cpuset_pins_to_cpu0(sampand, stress):
+    _need("Cpuset", "CPUShares")
+    name = _name("pin")
+    _ok(sampand.cli("run", "-d", "--name", name, "--cpuset-cpus", "0", "-c", "512", stress,
+                    "stress-ng", "--cpu", "1", "-t", "30s"))
+    try:
+        pid = _inspect(sampand, name)["State"]["Pid"]
+        with open(f"/proc/{pid}/status") as f:
+            assert [ln.split(":")[1].strip() for ln in f if ln.startswith("Cpus_allowed_list")] == ["0"]
+        hc = _inspect(sampand, name)["HostConfig"]
+        assert hc["CpusetCpus"] == "0" and hc["CpuShares"] == 512
+    finally:
+        sampand.cli("rm", "-f", name)
+
+
+def test_stats_shape_for_docker_py(sampand, docker_client):
+    name = _name("sdk")
+    c = docker_client.containers.run("busybox", ["sleep", "30"], name=name, detach=True,
+                                      mem_limit="32m", pids_limit=50)
+    try:
+        s = c.stats(stream=False)
+        for key in ("read", "preread", "cpu_stats", "precpu_stats", "memory_stats", "pids_stats",
+                    "blkio_stats", "name", "id"):
+            assert key in s, key
+        assert s["precpu_stats"]["cpu_usage"]["total_usage"] > 0  # stream=0 primes precpu
+        assert s["cpu_stats"]["system_cpu_usage"] > s["precpu_stats"]["system_cpu_usage"]
+        assert s["memory_stats"]["limit"] == 32 * MB
+        assert s["pids_stats"] == {"current": 1, "limit": 50}
+        one = c.stats(stream=False, one_shot=True)
+        assert one["precpu_stats"]["cpu_usage"]["total_usage"] == 0
+        # a stream yields a reading a second
+        it = c.stats(stream=True, decode=True)
+        first, second = next(it), next(it)
+        assert second["precpu_stats"] == first["cpu_stats"]
+        # exec'd processes join the container's cgroups (the cgroup namespace root is "/")
+        code, out = c.exec_run(["cat", "/proc/self/cgroup"])
+        lines = [ln for ln in out.decode().splitlines() if ":memory:" in ln or ":pids:" in ln or ln.startswith("0::")]
+        assert lines and all(ln.endswith(":/") for ln in lines), out
+        c.update(mem_limit="64m", memswap_limit="128m")
+        assert c.stats(stream=False, one_shot=True)["memory_stats"]["limit"] == 64 * MB
+    finally:
+        c.remove(force=True)
+
+
+def test_stats_of_a_stopped_container_is_empty(sampand):
+    name = _name()
+    _ok(sampand.docker("create", "--name", name, "busybox", "true"))
+    status, s = sampand.api_json("GET", f"/containers/{name}/stats?stream=0")
+    assert status == 200 and s["read"] == "0001-01-01T00:00:00Z" and s["name"] == "/" + name
+    status, _ = sampand.api_json("GET", f"/containers/{name}/stats?stream=1&one-shot=1")
+    assert status == 400
+    _ok(sampand.docker("rm", name))
+
+
+# --- pids -------------------------------------------------------------------------------------------
+
+def test_pids_limit_stops_forks(sampand):
+    _need("PidsLimit")
+    r = sampand.cli("run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c",
+                    "for i in $(seq 50); do sleep 5 & done", timeout=60)
+    assert "can't fork" in r.stderr or "Resource temporarily unavailable" in r.stderr, (r.stdout, r.stderr)
+
+
+# --- validation ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, msg", [
+    (["-m", "4m"], "Minimum memory limit allowed is 6MB"),
+    (["-m", "64m", "--memory-swap", "32m"], "Minimum memoryswap limit should be larger than memory limit"),
+    (["--cpuset-cpus", "64"], "Requested CPUs are not available"),
+    (["--cpus", str(os.cpu_count() + 1)], "Range of CPUs is from 0.01 to"),
+])
+def test_bad_limits_are_refused_before_anything_runs(sampand, args, msg):
+    name = _name()
+    r = sampand.docker("run", "--name", name, *args, "busybox", "true")
+    assert r.returncode == 125 and msg in r.stderr, r.stderr
+    status, _ = sampand.api_json("GET", f"/containers/{name}/json")
+    assert status == 404
+
+
+def test_raw_api_update_errors(sampand):
+    name = _name()
+    _ok(sampand.docker("run", "-d", "--name", name, "-m", "64m", "busybox", "sleep", "30"))
+    try:
+        for body, code in (([1], 400), ({"Memory": "x"}, 400), ({"Memory": 1024}, 400),
+                           ({"CpusetCpus": "99"}, 400), ({"PidsLimit": "x"}, 400)):
+            status, data = sampand.api_json("POST", f"/containers/{name}/update", body)
+            assert status == code, (body, status, data)
+        status, _ = sampand.api_json("POST", "/containers/nope-nope/update", {"Memory": 64 * MB})
+        assert status == 404
+        # nothing changed
+        assert _inspect(sampand, name)["HostConfig"]["Memory"] == 64 * MB
+    finally:
+        sampand.docker("rm", "-f", name)
+
+
+def test_info_reports_cgroup_support(sampand):
+    info = json.loads(_ok(sampand.docker("info", "--format", "{{json .}}")))
+    assert info["CgroupVersion"] == DRIVER.version and info["CgroupDriver"] == "cgroupfs"
+    assert info["MemoryLimit"] == HOST.has("MemoryLimit")
+    assert info["PidsLimit"] == HOST.has("PidsLimit")
+
+
+# --- where the groups live ---------------------------------------------------------------------------
+
+def _rmdir_parent(parent: str) -> None:
+    for d in DRIVER.join_dirs(parent):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def test_cgroup_parent_per_container_and_hostile_parent(sampand):
+    parent = f"/sampan-e2e-{uuid.uuid4().hex[:6]}"
+    name = _name()
+    cid = _ok(sampand.docker("run", "-d", "--name", name, "--cgroup-parent", parent, "-m", "32m",
+                             "busybox", "sleep", "30")).strip()
+    try:
+        assert DRIVER.exists(f"{parent}/{cid}") and not DRIVER.exists(f"/sampan/{cid}")
+        pid = _inspect(sampand, name)["State"]["Pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            assert f"{parent}/{cid}" in f.read()
+    finally:
+        _ok(sampand.docker("rm", "-f", name))
+        assert not DRIVER.exists(f"{parent}/{cid}")
+        _rmdir_parent(parent)
+    r = sampand.docker("run", "--rm", "--cgroup-parent", "../../../tmp", "busybox", "true")
+    assert r.returncode == 125 and "invalid cgroup path" in r.stderr
+
+
+def test_daemon_json_cgroup_parent(sampand_factory):
+    parent = f"/sampan-cfg-{uuid.uuid4().hex[:6]}"
+    d = sampand_factory(config={"cgroup-parent": parent})
+    r = d.docker("run", "-d", "busybox", "sleep", "30")
+    cid = _ok(r).strip()
+    try:
+        assert DRIVER.exists(f"{parent}/{cid}")
+    finally:
+        d.docker("rm", "-f", cid)
+        _rmdir_parent(parent)
