@@ -293,3 +293,32 @@ def test_daemon_json_cgroup_parent(sampand_factory):
     finally:
         d.docker("rm", "-f", cid)
         _rmdir_parent(parent)
+
+
+def test_limits_and_oom_survive_a_daemon_restart(sampand_factory):
+    """kill -9 of sampand: the running container keeps its group and limits, stats still
+    read them, and an OOM kill while the daemon was down is recorded (the monitor counts it)."""
+    _need("MemoryLimit", "SwapLimit")
+    d = sampand_factory()
+    name = _name("lr")
+    # sleeps, then allocates past its limit (after the daemon is gone)
+    cid = _ok(d.docker("run", "-d", "--name", name, "-m", "32m", "--memory-swap", "32m",
+                       "busybox", "sh", "-c", "sleep 2; exec dd if=/dev/zero of=/dev/null bs=64M count=1"))
+    cid = cid.strip()
+    d.kill9()
+    time.sleep(3)
+    d.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        st = _inspect(d, name)["State"]
+        if not st["Running"]:
+            break
+        time.sleep(0.1)
+    assert st["OOMKilled"] is True and st["ExitCode"] == 137, st
+    assert not DRIVER.exists(f"/sampan/{cid}")
+    # and a fresh one's stats after another restart still see its limit
+    _ok(d.docker("run", "-d", "--name", name + "b", "-m", "48m", "busybox", "sleep", "30"))
+    d.restart()
+    status, s = d.api_json("GET", f"/containers/{name}b/stats?stream=0&one-shot=1")
+    assert status == 200 and s["memory_stats"]["limit"] == 48 * MB
+    d.docker("rm", "-f", name, name + "b")

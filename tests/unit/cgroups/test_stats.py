@@ -133,3 +133,15 @@ def test_manager_with_a_fake_driver(fake_v1) -> None:
     assert hc["Memory"] == 96 << 20 and fake_v1.read("memory", "/p/c1", "memory.limit_in_bytes") == str(96 << 20)
     info = m.info_fields()
     assert info["CgroupVersion"] == "1" and info["MemoryLimit"] is True and info["Warnings"] == []
+
+
+def test_prewarm_targets_our_own_group(fake_v1, fake_v2) -> None:
+    from sampan.cgroups.manager import _own_procs_file
+    from sampan.cgroups.v1 import V1Driver
+    from sampan.cgroups.v2 import V2Driver
+    for drv in (V1Driver(str(fake_v1.root)), V2Driver(str(fake_v2.root))):
+        p = _own_procs_file(drv)
+        # our own group may be below the fake roots' (absent there): then nothing is written
+        assert p is None or (p.startswith(str(drv.root)) and p.endswith("/cgroup.procs"))
+    m = CgroupManager(driver=V1Driver(str(fake_v1.root)))
+    m.prewarm()  # never raises, even where the file refuses the write
