@@ -38,13 +38,24 @@ def _create(ctx, ns, args) -> str:
             body["HostConfig"]["ConsoleSize"] = list(size)
     if ns.cidfile and os.path.exists(ns.cidfile):
         raise CliError(f"Container ID file found, make sure the other container isn't running or delete {ns.cidfile}", 125)
+    pull = getattr(ns, "pull", None) or "missing"
+    if pull == "always":
+        from .registry import pull_image
+        pull_image(ctx, image, getattr(ns, "platform", None), getattr(ns, "quiet", False),
+                   stream=sys.stderr, announce=False)
     try:
         resp = ctx.client.post("/containers/create", query, body) or {}
     except APIError as e:
-        if e.status == 404 and "no such image" in e.message.lower():
-            # pulling is not wired yet: report like docker does before its pull
-            err(f"Unable to find image '{_norm_image(image)}' locally\n")
-        raise
+        if e.status != 404 or "no such image" not in e.message.lower():
+            raise
+        # docker's CLI: say so, pull (progress on stderr), create again
+        err(f"Unable to find image '{_norm_image(image)}' locally\n")
+        if pull == "never":
+            raise
+        from .registry import pull_image
+        pull_image(ctx, image, getattr(ns, "platform", None), getattr(ns, "quiet", False),
+                   stream=sys.stderr, announce=False)
+        resp = ctx.client.post("/containers/create", query, body) or {}
     for w in resp.get("Warnings") or []:
         err(f"WARNING: {w}\n")
     cid = resp.get("Id", "")

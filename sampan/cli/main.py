@@ -20,6 +20,8 @@ _TOP = {
     "images": "images", "import": "images", "load": "images", "save": "images", "tag": "images",
     "rmi": "images", "history": "images",
     "version": "system", "info": "system", "inspect": "system",
+    "pull": "registry", "push": "registry", "login": "registry", "logout": "registry",
+    "search": "registry",
 }
 
 _GROUPS = {
@@ -39,6 +41,10 @@ _GROUPS = {
         "load": ("images", "load"), "save": ("images", "save"), "tag": ("images", "tag"),
         "rm": ("images", "rmi"), "remove": ("images", "rmi"), "prune": ("images", "image prune"),
         "history": ("images", "history"), "inspect": ("system", "image inspect"),
+        "pull": ("registry", "pull"), "push": ("registry", "push"),
+    }),
+    "registry": ("Run sampan's own registry server", {
+        "serve": ("registry", "registry serve"), "gc": ("registry", "registry gc"),
     }),
     "system": ("Manage sampan", {
         "info": ("system", "info"),
@@ -59,12 +65,17 @@ _DESCRIPTIONS = [
     ("inspect", "Return low-level information on sampan objects"),
     ("kill", "Kill one or more running containers"),
     ("load", "Load an image from a tar archive or STDIN"),
+    ("login", "Log in to a registry"),
+    ("logout", "Log out from a registry"),
     ("logs", "Fetch the logs of a container"),
+    ("pull", "Download an image from a registry"),
+    ("push", "Upload an image to a registry"),
     ("rename", "Rename a container"),
     ("restart", "Restart one or more containers"),
     ("rm", "Remove one or more containers"),
     ("rmi", "Remove one or more images"),
     ("save", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+    ("search", "Search registries for images"),
     ("start", "Start one or more stopped containers"),
     ("stats", "Display a live stream of container(s) resource usage statistics"),
     ("stop", "Stop one or more running containers"),
@@ -99,6 +110,8 @@ def _load(module: str):
         from . import containers as m
     elif module == "images":
         from . import images as m
+    elif module == "registry":
+        from . import registry as m
     elif module == "stats":
         from . import stats as m
     else:

@@ -176,3 +176,45 @@ def test_skopeo_and_gc_on_a_served_registry(sampand, registry, tmp_path):
     assert r.returncode == 0, r.stderr
     _ok(sampand.docker("rmi", ref))
     _ok(sampand.docker("pull", ref))
+
+
+def test_sampan_cli(sampand, registry):
+    ref = f"{registry.host}/cli/bb:1"
+    _ok(sampand.cli("tag", "busybox", ref))
+    out = _ok(sampand.cli("push", ref))
+    assert "1: digest: sha256:" in out
+    _ok(sampand.cli("rmi", ref))
+    out = _ok(sampand.cli("pull", ref))
+    assert out.strip().endswith(ref)
+    assert "Pulling from" in out and "Status: Downloaded newer image" in out
+    out = _ok(sampand.cli("search", f"{registry.host}/cli"))
+    assert "cli/bb" in out
+    r = sampand.cli("pull", f"{registry.host}/cli/none:1")
+    assert r.returncode == 1 and "Error response from daemon:" in r.stderr
+    # run pulls what is missing, its progress on stderr
+    _ok(sampand.cli("rmi", ref))
+    r = sampand.cli("run", "--rm", ref, "echo", "from-run")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "from-run"
+    assert f"Unable to find image '{ref}' locally" in r.stderr
+    _ok(sampand.cli("rmi", ref))
+    r = sampand.cli("run", "--rm", "--pull", "never", ref, "true")
+    assert r.returncode == 125
+
+
+def test_sampan_cli_login_logout(sampand, registries, tmp_path):
+    bcrypt = pytest.importorskip("bcrypt")
+    htp = tmp_path / "htpasswd"
+    htp.write_text(f"ann:{bcrypt.hashpw(b'secret', bcrypt.gensalt(4)).decode()}\n")
+    reg = registries("--htpasswd", str(htp))
+    r = sampand.cli("login", "-u", "ann", "--password-stdin", reg.host, input="nope\n")
+    assert r.returncode != 0 and "401" in r.stderr
+    assert _ok(sampand.cli("login", "-u", "ann", "--password-stdin", reg.host, input="secret\n")).strip() == "Login Succeeded"
+    # docker reads what sampan stored, and the other way round
+    ref = f"{reg.host}/team/x:1"
+    _ok(sampand.docker("tag", "busybox", ref))
+    _ok(sampand.docker("push", ref))
+    _ok(sampand.cli("rmi", ref))
+    _ok(sampand.cli("pull", ref))
+    assert _ok(sampand.cli("logout", reg.host)).strip() == f"Removing login credentials for {reg.host}"
+    assert _ok(sampand.cli("logout", reg.host)).strip() == f"Not logged in to {reg.host}"

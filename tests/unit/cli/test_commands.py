@@ -83,11 +83,18 @@ def test_run_detached_prints_full_id(fake, cli):
 
 
 def test_run_missing_image(fake, cli):
+    # docker's CLI: say so, pull, and report the pull's failure
+    denied = "pull access denied for nope, repository does not exist or may require 'docker login'"
     fake.route("POST", "/containers/create", fake.error(404, "No such image: nope:latest"))
+    fake.route("POST", "/images/create", fake.error(404, denied))
     r = cli("run", "nope")
     assert r.returncode == 125
     assert r.stderr == ("Unable to find image 'nope:latest' locally\n"
-                        "Error response from daemon: No such image: nope:latest\n")
+                        f"Error response from daemon: {denied}\n")
+    req = fake.find("POST", "/v1.45/images/create")[0]
+    assert (req.q("fromImage"), req.q("tag")) == ("nope", "latest")
+    r = cli("run", "--pull", "never", "nope")
+    assert r.returncode == 125 and r.stderr.endswith("No such image: nope:latest\n")
 
 
 @pytest.mark.parametrize("msg,code", [('exec: "x": executable file not found in $PATH', 127),
