@@ -22,6 +22,7 @@ _TOP = {
     "version": "system", "info": "system", "inspect": "system",
     "pull": "registry", "push": "registry", "login": "registry", "logout": "registry",
     "search": "registry",
+    "cp": "storage", "diff": "storage", "export": "storage", "commit": "storage",
 }
 
 _GROUPS = {
@@ -35,6 +36,8 @@ _GROUPS = {
         "wait": ("containers", "wait"), "rename": ("containers", "rename"),
         "inspect": ("system", "container inspect"),
         "stats": ("stats", "stats"), "update": ("stats", "update"),
+        "cp": ("storage", "cp"), "diff": ("storage", "diff"), "export": ("storage", "export"),
+        "commit": ("storage", "commit"), "prune": ("storage", "container prune"),
     }),
     "image": ("Manage images", {
         "ls": ("images", "images"), "list": ("images", "images"), "import": ("images", "import"),
@@ -46,8 +49,15 @@ _GROUPS = {
     "registry": ("Run sampan's own registry server", {
         "serve": ("registry", "registry serve"), "gc": ("registry", "registry gc"),
     }),
+    "volume": ("Manage volumes", {
+        "create": ("volume", "volume create"), "ls": ("volume", "volume ls"),
+        "list": ("volume", "volume ls"), "inspect": ("volume", "volume inspect"),
+        "rm": ("volume", "volume rm"), "remove": ("volume", "volume rm"),
+        "prune": ("volume", "volume prune"),
+    }),
     "system": ("Manage sampan", {
         "info": ("system", "info"),
+        "df": ("storage", "system df"), "prune": ("storage", "system prune"),
     }),
 }
 
@@ -59,7 +69,11 @@ _DESCRIPTIONS = [
     ("version", "Show the sampan version information"),
     ("info", "Display system-wide information"),
     ("attach", "Attach local standard input, output, and error streams to a running container"),
+    ("commit", "Create a new image from a container's changes"),
+    ("cp", "Copy files/folders between a container and the local filesystem"),
     ("create", "Create a new container"),
+    ("diff", "Inspect changes to files or directories on a container's filesystem"),
+    ("export", "Export a container's filesystem as a tar archive"),
     ("history", "Show the history of an image"),
     ("import", "Import the contents from a tarball to create a filesystem image"),
     ("inspect", "Return low-level information on sampan objects"),
@@ -114,6 +128,10 @@ def _load(module: str):
         from . import registry as m
     elif module == "stats":
         from . import stats as m
+    elif module == "volume":
+        from . import volume as m
+    elif module == "storage":
+        from . import storage as m
     else:
         from . import system as m
     return m

@@ -115,6 +115,7 @@ class Container:
     lower_dirs: list[str] = field(default_factory=list)
     dir: str = ""               # containers/<id>
     exec_ids: list[str] = field(default_factory=list)
+    mounts: list[dict[str, Any]] = field(default_factory=list)  # sampan.volumes MountPoints
 
     # -- storage ------------------------------------------------------------------------------
     def to_row(self) -> tuple[str, str, str]:
@@ -195,11 +196,15 @@ class Container:
             "Status": self.status_text(),
             "HostConfig": {"NetworkMode": self.network_mode()},
             "NetworkSettings": {"Networks": self.networks()},
-            "Mounts": [],
+            "Mounts": self.public_mounts(),
         }
         if size is not None:
             out.update(size)
         return out
+
+    def public_mounts(self) -> list[dict[str, Any]]:
+        from ..volumes.hooks import public_mounts
+        return public_mounts(self)
 
     def inspect(self, size: dict[str, int] | None = None) -> dict[str, Any]:
         out = {
@@ -231,7 +236,7 @@ class Container:
                     "WorkDir": self.work_dir,
                 },
             },
-            "Mounts": [],
+            "Mounts": self.public_mounts(),
             "Config": self.config,
             "NetworkSettings": {
                 "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},

@@ -142,6 +142,19 @@ class ContainerService:
             raise InvalidParameter(f"unknown or invalid runtime name: {host['Runtime']}")
         warnings = self.engine.cgroups.validate(host)  # Docker's 400s before anything exists
         host = createconfig.fill_host_config(host)
+        from ..volumes import hooks as volume_hooks
+        mounts, made_volumes = volume_hooks.prepare(self.engine, merged, host)
+        try:
+            return await self._create_with(config, host, merged, image, image_ref, path, args,
+                                           mode, name, mounts, warnings)
+        except BaseException:
+            self.engine.volumes.discard(made_volumes)
+            raise
+
+    async def _create_with(self, config: dict, host: dict, merged: dict, image: Any,
+                           image_ref: str, path: str, args: list, mode: str,
+                           name: str | None, mounts: list,
+                           warnings: list) -> dict[str, Any]:
         cid = new_id()
         if not merged.get("Hostname"):
             merged["Hostname"] = cid[:12] if mode != "host" else os.uname().nodename
@@ -150,7 +163,8 @@ class ContainerService:
         cdir = self.config.containers_dir / cid
         c = Container(id=cid, name=name, created=now_rfc3339(), image=image_ref, image_id=image.id,
                       config=merged, host_config=host, path=path, args=args,
-                      lower_dirs=[str(p) for p in image.layer_dirs], dir=str(cdir))
+                      lower_dirs=[str(p) for p in image.layer_dirs], dir=str(cdir),
+                      mounts=mounts)
         c.driver = self.engine.storage_driver
         tmp = self.config.containers_dir / f".tmp-{cid}"
         for sub in ("upper", "work", "merged"):
@@ -245,12 +259,14 @@ class ContainerService:
             runtime_path = shutil.which(runtime) or ""
             if not runtime_path:
                 raise InvalidParameter(f"runtime {runtime} is not installed on this host")
+        from ..volumes import hooks as volume_hooks
+        mounts = await volume_hooks.start_mounts(self.engine, c)
         etc_files = {"/etc/hosts": f"{c.dir}/hosts", "/etc/hostname": f"{c.dir}/hostname",
                      "/etc/resolv.conf": f"{c.dir}/resolv.conf"}
         spec = build_spec(config=c.config, host_config=c.host_config,
                           image_config=image.config.get("config") or {}, rootfs=c.rootfs,
                           hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
-                          container_id=c.id)
+                          container_id=c.id, mounts=mounts)
         cgroup_dirs = self.engine.cgroups.prepare(c, spec, runtime)
         bundle = c.dir
         rootfs_mount = prepare_rootfs(c, host_namespace=runtime != "sampan")
@@ -594,6 +610,8 @@ class ContainerService:
             conn.execute("DELETE FROM containers WHERE id = ?", (c.id,))
         self._by_id.pop(c.id, None)
         self._locks.pop(c.id, None)
+        from ..volumes import hooks as volume_hooks
+        volume_hooks.on_removed(self.engine, c, volumes)
         if self.execs is not None:
             self.execs.on_container_removed(c.id)
         if c.image_id not in self.images.ids() and not self.users_of_image(c.image_id):

@@ -34,6 +34,11 @@ class Engine:
         self.images = ImageService(config, self.db)
         self.containers = ContainerService(self)
         self.execs = ExecService(self.containers)
+        from ..containerfs import ContainerFS
+        from ..volumes import VolumeService
+        from ..volumes.hooks import usage as _volume_usage
+        self.volumes = VolumeService(config.data_root, self.db, lambda: _volume_usage(self))
+        self.containerfs = ContainerFS(self)
         self.storage_driver = self._pick_driver(config.storage_driver)
 
     def _pick_driver(self, wanted: str) -> str:

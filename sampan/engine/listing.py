@@ -61,6 +61,9 @@ def matches(svc: Any, c: Container, f: dict[str, list[str]]) -> bool:
             return False
     if "label" in f and not match_labels(c, f["label"]):
         return False
+    if "volume" in f and not any(m.get("Name") in f["volume"] or m.get("Source") in f["volume"]
+                                 or m.get("Destination") in f["volume"] for m in c.mounts):
+        return False
     if "ancestor" in f and not any(_is_ancestor(svc, c, v) for v in f["ancestor"]):
         return False
     return True
