@@ -23,6 +23,7 @@ _TOP = {
     "pull": "registry", "push": "registry", "login": "registry", "logout": "registry",
     "search": "registry",
     "cp": "storage", "diff": "storage", "export": "storage", "commit": "storage",
+    "port": "network",
 }
 
 _GROUPS = {
@@ -55,6 +56,13 @@ _GROUPS = {
         "rm": ("volume", "volume rm"), "remove": ("volume", "volume rm"),
         "prune": ("volume", "volume prune"),
     }),
+    "network": ("Manage networks", {
+        "create": ("network", "network create"), "ls": ("network", "network ls"),
+        "list": ("network", "network ls"), "inspect": ("network", "network inspect"),
+        "rm": ("network", "network rm"), "remove": ("network", "network rm"),
+        "prune": ("network", "network prune"), "connect": ("network", "network connect"),
+        "disconnect": ("network", "network disconnect"),
+    }),
     "system": ("Manage sampan", {
         "info": ("system", "info"),
         "df": ("storage", "system df"), "prune": ("storage", "system prune"),
@@ -84,6 +92,7 @@ _DESCRIPTIONS = [
     ("logs", "Fetch the logs of a container"),
     ("pull", "Download an image from a registry"),
     ("push", "Upload an image to a registry"),
+    ("port", "List port mappings or a specific mapping for the container"),
     ("rename", "Rename a container"),
     ("restart", "Restart one or more containers"),
     ("rm", "Remove one or more containers"),
@@ -132,6 +141,8 @@ def _load(module: str):
         from . import volume as m
     elif module == "storage":
         from . import storage as m
+    elif module == "network":
+        from . import network as m
     else:
         from . import system as m
     return m

@@ -131,10 +131,7 @@ class ContainerService:
         merged = createconfig.merge_image_config(config, image.config.get("config") or {})
         path, args = createconfig.command_of(merged)
         mode = host.get("NetworkMode") or "default"
-        if mode not in ("default", "bridge", "host", "none") and not mode.startswith("container:"):
-            raise NotFound(f"network {mode} not found")
-        if mode.startswith("container:"):
-            raise InvalidParameter("network mode container:<name> is not supported yet")
+        net_plan = self.engine.networks.validate_create(merged, host, body.get("NetworkingConfig"))
         host.setdefault("Runtime", self.config.default_runtime)
         if not host.get("Runtime"):
             host["Runtime"] = self.config.default_runtime
@@ -146,7 +143,7 @@ class ContainerService:
         mounts, made_volumes = volume_hooks.prepare(self.engine, merged, host)
         try:
             return await self._create_with(config, host, merged, image, image_ref, path, args,
-                                           mode, name, mounts, warnings)
+                                           mode, name, mounts, warnings, net_plan)
         except BaseException:
             self.engine.volumes.discard(made_volumes)
             raise
@@ -154,7 +151,7 @@ class ContainerService:
     async def _create_with(self, config: dict, host: dict, merged: dict, image: Any,
                            image_ref: str, path: str, args: list, mode: str,
                            name: str | None, mounts: list,
-                           warnings: list) -> dict[str, Any]:
+                           warnings: list, net_plan: list) -> dict[str, Any]:
         cid = new_id()
         if not merged.get("Hostname"):
             merged["Hostname"] = cid[:12] if mode != "host" else os.uname().nodename
@@ -191,6 +188,7 @@ class ContainerService:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         self._by_id[cid] = c
+        self.engine.networks.on_create(cid, net_plan)
         if c.driver == "vfs":
             warnings.append("storage driver vfs: the container's rootfs is a full copy of its image")
         return {"Id": cid, "Warnings": warnings}
@@ -263,10 +261,15 @@ class ContainerService:
         mounts = await volume_hooks.start_mounts(self.engine, c)
         etc_files = {"/etc/hosts": f"{c.dir}/hosts", "/etc/hostname": f"{c.dir}/hostname",
                      "/etc/resolv.conf": f"{c.dir}/resolv.conf"}
-        spec = build_spec(config=c.config, host_config=c.host_config,
-                          image_config=image.config.get("config") or {}, rootfs=c.rootfs,
-                          hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
-                          container_id=c.id, mounts=mounts)
+        net = await self.engine.networks.setup(c)
+        try:
+            spec = build_spec(config=c.config, host_config=c.host_config,
+                              image_config=image.config.get("config") or {}, rootfs=c.rootfs,
+                              hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
+                              container_id=c.id, mounts=mounts, ns_paths=net["ns_paths"])
+        except Exception:
+            await self.engine.networks.release(c)
+            raise
         cgroup_dirs = self.engine.cgroups.prepare(c, spec, runtime)
         bundle = c.dir
         rootfs_mount = prepare_rootfs(c, host_namespace=runtime != "sampan")
@@ -279,6 +282,7 @@ class ContainerService:
                 write_bundle(bundle, spec)
             except Exception:
                 release_rootfs(c)
+                await self.engine.networks.release(c)
                 raise
         try:
             os.unlink(os.path.join(c.dir, "exit.json"))
@@ -314,6 +318,7 @@ class ContainerService:
             c.state.ExitCode = code
             c.state.Error = msg
             self._save(c)
+            await self.engine.networks.release(c)
             await asyncio.get_running_loop().run_in_executor(None, self.engine.cgroups.release, c)
             if c.host_config.get("AutoRemove"):
                 # As Docker: a --rm container that could not start is removed, which also
@@ -369,6 +374,7 @@ class ContainerService:
         c.state.OOMKilled = bool(result.get("oom_killed"))
         if c.id in self._by_id:
             self._save(c)
+        await self.engine.networks.release(c)
         if (c.host_config.get("Runtime") or "sampan") != "sampan":
             release_rootfs(c)
         if self.execs is not None:
@@ -605,6 +611,7 @@ class ContainerService:
             os.close(a.fd)
         await asyncio.get_running_loop().run_in_executor(None, self.engine.cgroups.release, c)
         release_rootfs(c)
+        await self.engine.networks.on_remove(c)
         shutil.rmtree(c.dir, ignore_errors=True)
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM containers WHERE id = ?", (c.id,))
@@ -673,7 +680,9 @@ class ContainerService:
         from .listing import size_of
 
         c = self.get(ref)
-        return c.inspect(size_of(c) if size else None)
+        out = c.inspect(size_of(c) if size else None)
+        out["NetworkSettings"] = self.engine.networks.settings(c)
+        return out
 
     def list(self, all: bool, limit: int | None, size: bool,  # noqa: A002 - Docker's name
              filters: dict[str, list[str]]) -> list[dict]:

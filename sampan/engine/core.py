@@ -16,6 +16,7 @@ class Engine:
         from ..images.service import ImageService
         from .containers import ContainerService
         from .execs import ExecService
+        from ..network.service import NetworkService
 
         self.config = config
         for d in (config.data_root, config.tmp_dir, config.containers_dir, config.content_dir,
@@ -33,6 +34,7 @@ class Engine:
         self.cgroups = CgroupManager(parent=config.extra.get("cgroup-parent"))
         self.images = ImageService(config, self.db)
         self.containers = ContainerService(self)
+        self.networks = NetworkService(self)
         self.execs = ExecService(self.containers)
         from ..containerfs import ContainerFS
         from ..volumes import VolumeService
@@ -57,9 +59,12 @@ class Engine:
         return "vfs"
 
     async def start(self) -> None:
+        await self.networks.start()
         await self.containers.restore()
+        await self.networks.restore()
 
     def close(self) -> None:
+        self.networks.close()
         self.db.close()
 
     def info(self) -> dict[str, Any]:

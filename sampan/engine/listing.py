@@ -46,7 +46,13 @@ def list_containers(svc: Any, all: bool, limit: int | None, size: bool,  # noqa:
         out.append(c)
     if limit and limit > 0:
         out = out[:limit]
-    return [c.summary(size_of(c) if size else None) for c in out]
+    nets = svc.engine.networks
+    res = []
+    for c in out:
+        item = c.summary(size_of(c) if size else None)
+        item["Ports"], item["NetworkSettings"] = nets.summary(c)
+        res.append(item)
+    return res
 
 
 def matches(svc: Any, c: Container, f: dict[str, list[str]]) -> bool:
@@ -65,6 +71,8 @@ def matches(svc: Any, c: Container, f: dict[str, list[str]]) -> bool:
                                  or m.get("Destination") in f["volume"] for m in c.mounts):
         return False
     if "ancestor" in f and not any(_is_ancestor(svc, c, v) for v in f["ancestor"]):
+        return False
+    if not svc.engine.networks.matches(c, f):
         return False
     return True
 

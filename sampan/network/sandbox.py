@@ -306,6 +306,8 @@ class SandboxMixin:
                 c = self.engine.containers.get(cid)
             except NotFound:
                 c = None
+            if c is not None and c.state.Status == "restarting":
+                continue  # a restart policy is bringing it back: its setup replaces this
             if c is None or not c.state.Running:
                 veths = [e.host_veth for e in self.store.endpoints_of(cid)]
                 try:

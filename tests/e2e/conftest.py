@@ -326,6 +326,9 @@ class Sampand:
                 break
             _kill_pids(pids)
             time.sleep(0.2)
+        # Bridges, nft rules and namespaces are host-wide: remove this daemon's.
+        subprocess.run([sys.executable, "-m", "sampan.network.cleanup", str(self.data_root),
+                        str(self.exec_root)], cwd=REPO, capture_output=True, timeout=60)
         _unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
 
