@@ -424,3 +424,20 @@ def test_vfs_driver_cp_diff_commit_export(sampand_factory, tmp_path):
     assert "added" in tf.getnames() and "bin/ls" not in tf.getnames()
     mp = json.loads(_ok(d.docker("volume", "inspect", "vfsvol")))[0]["Mountpoint"]
     assert Path(mp, "passwd").exists()  # copy-up on vfs too
+
+
+def test_commit_pauses_a_running_container_and_rm_anonymous_on_autoremove(sampand):
+    name, image = _name("live"), f"live-{uuid.uuid4().hex[:6]}:1"
+    _ok(sampand.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
+                       "while true; do date > /tmp/t; sleep 0.01; done"))
+    try:
+        _ok(sampand.docker("commit", "-p", name, image))
+        st = _inspect(sampand, name)["State"]
+        assert st["Running"] and not st["Paused"]  # frozen only during the commit
+        assert _ok(sampand.docker("run", "--rm", image, "cat", "/tmp/t")).strip()
+    finally:
+        sampand.docker("rm", "-f", name)
+        sampand.docker("rmi", image)
+    before = set(_ok(sampand.docker("volume", "ls", "-q")).split())
+    _ok(sampand.docker("run", "--rm", "-v", "/scratch", "busybox", "touch", "/scratch/x"))
+    assert set(_ok(sampand.docker("volume", "ls", "-q")).split()) == before  # --rm took it
