@@ -105,8 +105,8 @@ class CgroupManager:
         `run --rm`. A no-op migration of the daemon into the cgroup it is already in, begun
         at create and at start, lets the init's write share that grace period.
         """
-        if self._own_procs is None:
-            return
+        if self._own_procs is None or self.driver.version == "1":
+            return  # v1 joins through `tasks`, which needs no grace period (fs.enter)
         threading.Thread(target=_write_self, args=(self._own_procs,), daemon=True).start()
 
     # -- update ----------------------------------------------------------------------------------

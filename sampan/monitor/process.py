@@ -176,12 +176,10 @@ def _make_stdio(tty: bool, want_stdin: bool, size: tuple[int, int] | None = None
 
 
 def _enter_cgroup(dirs: tuple[str, ...]) -> None:
-    """Move this (forked) process into the container's cgroup before the runtime unshares
-    the cgroup namespace, so the namespace is rooted there. "0" names the writer itself:
-    after the monitor's unshare(CLONE_NEWPID) our getpid() is 1, not the host pid."""
-    for d in dirs:
-        with open(os.path.join(d, "cgroup.procs"), "w") as f:
-            f.write("0")
+    """Move this (forked, single-threaded) process into the container's cgroup before the
+    runtime unshares the cgroup namespace, so the namespace is rooted there (see
+    sampan.cgroups.fs.enter for how, and why not by pid)."""
+    _cgroupfs.enter(dirs)
 
 
 def _console_pair() -> tuple[socket.socket, int]:

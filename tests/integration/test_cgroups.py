@@ -49,9 +49,7 @@ def _spawn(group: str, argv: list[str], **kw) -> subprocess.Popen:
     dirs = DRIVER.join_dirs(group)
 
     def enter() -> None:
-        for d in dirs:
-            with open(os.path.join(d, "cgroup.procs"), "w") as f:
-                f.write("0")  # "0" is the writer itself (pid namespaces make getpid() unreliable)
+        fs.enter(dirs)  # what the container's init and exec'd processes do
     return subprocess.Popen(argv, preexec_fn=enter, **kw)
 
 
@@ -90,24 +88,30 @@ def test_process_under_the_limit_survives(group) -> None:
     assert p.wait(timeout=30) == 0 and DRIVER.oom_kills(group) == 0
 
 
+def _throttled(group: str) -> int:
+    return DRIVER.stats(group)["cpu_stats"]["throttling_data"]["throttled_periods"]
+
+
 def test_cpus_half_and_live_update(group) -> None:
     _need("CPUCfs")
     _make(group, {"NanoCpus": 500_000_000})
     p = _spawn(group, SPIN)
     try:
         time.sleep(0.3)
-        share = _cpu_share(group, 2.0)
+        # Other work on a small shared host can starve the spinner below its cap for a while;
+        # the cap itself never lets it past 0.6. Best of three windows.
+        share = max(_cpu_share(group, 1.5) for _ in range(3))
         assert 0.4 <= share <= 0.6, share
-        if HOST.ncpu >= 2:
-            # `update --cpus 1.5` on the running hog, single-threaded: it may use a whole CPU now
-            DRIVER.update(group, r.to_oci({"NanoCpus": 1_500_000_000}))
-            time.sleep(0.2)
-            share = _cpu_share(group, 1.5)
-            # A cap, not a guarantee: on a busy host the spinner gets what is free, but
-            # clearly past the old half-CPU cap.
-            assert share >= 0.65, share
-        s = DRIVER.stats(group)["cpu_stats"]["throttling_data"]
-        assert s["throttled_periods"] > 0
+        t0 = _throttled(group)
+        time.sleep(0.5)
+        assert _throttled(group) > t0  # the quota is what holds it back
+        # `update --cpus 1.5` on the running spinner: one thread can never reach 1.5 CPUs, so
+        # the kernel stops throttling it, however busy the host is.
+        DRIVER.update(group, r.to_oci({"NanoCpus": 1_500_000_000}))
+        time.sleep(0.3)
+        t1 = _throttled(group)
+        time.sleep(1.0)
+        assert _throttled(group) == t1
     finally:
         p.kill()
         p.wait()
@@ -143,6 +147,19 @@ def test_pids_limit_stops_forks(group) -> None:
     assert DRIVER.stats(group)["pids_stats"]["limit"] == 20
     _, errs = p.communicate(timeout=30)
     assert "fork" in errs.lower() or "resource temporarily unavailable" in errs.lower(), errs
+
+
+def test_enter_through_tasks_moves_the_whole_single_threaded_process(group) -> None:
+    _make(group, {})
+    p = _spawn(group, ["/bin/busybox", "sleep", "30"])
+    try:
+        time.sleep(0.1)
+        with open(f"/proc/{p.pid}/cgroup") as f:
+            lines = [ln for ln in f.read().splitlines() if not ln.startswith("0::") and "name=" not in ln]
+        assert lines and all(ln.endswith(group) for ln in lines), lines
+    finally:
+        p.kill()
+        p.wait()
 
 
 def test_destroy_kills_leftovers_and_removes_every_hierarchy(group) -> None:
