@@ -103,11 +103,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-storage-"))
     d = Sampand(_short_base("sb-"))
     dockerd, denv = None, {}
+    dbase = _short_base("db-")
     try:
         image_tar, tree = make_image_tar(work), make_tree(work)
         d.start()
         results = {"sampand": bench(d.env, "sampan", image_tar, tree, work)}
-        dockerd, denv = start_dockerd(_short_base("db-"))
+        dockerd, denv = start_dockerd(dbase)
         if dockerd is not None:
             results["dockerd"] = bench(denv, "docker", image_tar, tree, work)
         print(f"\n{'operation':22} " + " ".join(f"{k:>10}" for k in results) + "   ratio")
@@ -122,6 +123,7 @@ def main() -> None:
             dockerd.terminate()
             dockerd.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(dbase, ignore_errors=True)
 
 
 if __name__ == "__main__":
