@@ -15,7 +15,9 @@ import errno
 import os
 import shutil
 import stat
+import queue
 import tarfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -31,7 +33,7 @@ MAX_NAME = 4096
 MAX_DEPTH = 512
 DEFAULT_MAX_ENTRY = 1 << 40  # 1 TiB: anything above is a lie in a header
 _DIR_CACHE_MAX = 256
-_COPY_CHUNK = 1024 * 1024
+_READ_CHUNK = 1024 * 1024
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -87,6 +89,15 @@ class _Tree:
             os.close(fd)
         self._cache.clear()
 
+    def adopt(self, parts: tuple[str, ...], fd: int) -> None:
+        """Cache an fd the caller opened safely (a directory just made): its children follow."""
+        if len(self._cache) >= _DIR_CACHE_MAX:
+            self.invalidate()
+        old = self._cache.pop(parts, None)
+        if old is not None:
+            os.close(old)
+        self._cache[parts] = fd
+
     def dir_fd(self, parts: tuple[str, ...], create: bool) -> int:
         if not parts:
             return self.root_fd
@@ -118,6 +129,157 @@ class _Tree:
             self._cache[parts[:j + 1]] = nfd
             cur = nfd
         return cur
+
+
+class _Prefetch:
+    """Reads the source in a helper thread, a few chunks ahead.
+
+    Decompression, sha256 and the tee's writes all release the GIL on big buffers, so they run
+    alongside the main thread's file creation instead of between it. Only the byte stream is
+    overlapped; every filesystem change stays on the caller's thread, in tar order."""
+
+    _DEPTH = 8
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._q: queue.Queue[object] = queue.Queue(self._DEPTH)
+        self._stop = False
+        self._eof = False
+        self._t = threading.Thread(target=self._run, name="layer-read", daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop:
+                data = self._f.read(_READ_CHUNK)
+                self._q.put(data)
+                if not data:
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            self._q.put(e)
+
+    def read(self, n: int = -1) -> bytes:
+        del n  # always a whole chunk
+        if self._eof:
+            return b""
+        item = self._q.get()
+        if isinstance(item, BaseException):
+            self._eof = True
+            raise item
+        if not item:
+            self._eof = True
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Stop the thread; it must be gone before the caller touches the tee again."""
+        self._stop = True
+        while self._t.is_alive():
+            try:
+                self._q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._t.join()
+
+    def drain(self) -> None:
+        while self.read():
+            pass
+
+
+class _Stream:
+    """Buffered forward-only reader over the (hashed) tar bytes.
+
+    tarfile's own stream mode re-joins and re-slices a 10 KiB buffer for every read and wraps
+    each member in an ExFileObject; this reads 1 MiB at a time and hands file data out as
+    memoryviews of that buffer, so a member's bytes are copied once, into the kernel.
+    """
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._buf = b""
+        self._pos = 0
+        self._base = 0  # stream offset of _buf[0]
+
+    def tell(self) -> int:
+        return self._base + self._pos
+
+    def _fill(self) -> bool:  # only when the buffer is used up
+        data = self._f.read(_READ_CHUNK)
+        if not data:
+            return False
+        self._base += len(self._buf)
+        self._buf, self._pos = data, 0
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        end = self._pos + n
+        if 0 <= n and end <= len(self._buf):
+            out = self._buf[self._pos:end]
+            self._pos = end
+            return out
+        parts = [self._buf[self._pos:]]
+        got = len(parts[0])
+        self._pos = len(self._buf)
+        while (n < 0 or got < n) and self._fill():
+            take = len(self._buf) if n < 0 else min(n - got, len(self._buf))
+            parts.append(self._buf[:take])
+            self._pos = take
+            got += take
+        return b"".join(parts)
+
+    def chunks(self, n: int):  # type: ignore[no-untyped-def]
+        """Yield exactly n bytes as memoryviews (valid until the next call); short -> error."""
+        while n > 0:
+            if self._pos >= len(self._buf) and not self._fill():
+                raise InvalidParameter("invalid tar: unexpected end of data")
+            take = min(n, len(self._buf) - self._pos)
+            yield memoryview(self._buf)[self._pos:self._pos + take]
+            self._pos += take
+            n -= take
+
+    def skip_to(self, offset: int) -> None:
+        if offset < self.tell():
+            raise InvalidParameter("invalid tar: member data out of order")
+        for _ in self.chunks(offset - self.tell()):
+            pass
+
+
+class _Headers:
+    """The part of a TarFile that the documented TarInfo.fromtarfile() reads; header parsing
+    (ustar, GNU long names, pax, sparse maps) stays tarfile's, the data path is ours."""
+
+    def __init__(self, stream: _Stream) -> None:
+        self.fileobj = stream
+        self.offset = 0  # of the next header
+        self.encoding = tarfile.ENCODING
+        self.errors = "surrogateescape"
+        self.pax_headers: dict[str, str] = {}
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        # Mirrors TarFile.next(): a bad first header is an error, a zero block or a bad header
+        # later ends the archive.
+        while True:
+            if self.offset != self.fileobj.tell():
+                self.fileobj.skip_to(self.offset)  # unread data and padding of the last member
+            try:
+                ti = tarfile.TarInfo.fromtarfile(self)  # type: ignore[arg-type]
+            except tarfile.EOFHeaderError:
+                return
+            except tarfile.EmptyHeaderError:
+                if self.offset == 0:
+                    raise tarfile.ReadError("empty file") from None
+                return
+            except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as e:
+                if self.offset == 0:
+                    raise tarfile.ReadError(str(e)) from None
+                return
+            except tarfile.SubsequentHeaderError as e:
+                raise tarfile.ReadError(str(e)) from None
+            yield ti
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def _xattrs(ti: tarfile.TarInfo) -> list[tuple[str, bytes]]:
@@ -163,6 +325,15 @@ class _Extractor:
             os.unlink(leaf, dir_fd=pfd)
         return False
 
+    def _clear(self, pdir: tuple[str, ...], leaf: str, keep_dir: bool = False) -> tuple[bool, int]:
+        """_remove_existing, then the parent's fd again: removing a directory resets the cache.
+
+        Creation is tried first with O_EXCL/mkdir/symlink/link (all fail with EEXIST and never
+        follow a final symlink), so only names that already exist pay for this."""
+        pfd = self.tree.dir_fd(pdir, create=True)
+        kept = self._remove_existing(pfd, leaf, keep_dir)
+        return kept, self.tree.dir_fd(pdir, create=True)
+
     def _owner(self, ti: tarfile.TarInfo) -> tuple[int, int]:
         return (ti.uid, ti.gid) if self.same_owner else (-1, -1)
 
@@ -171,6 +342,8 @@ class _Extractor:
         if uid >= 0:
             os.fchown(fd, uid, gid)
         os.fchmod(fd, ti.mode & 0o7777)  # after chown, which clears set-id bits
+        if not ti.pax_headers:
+            return  # xattrs only come in pax headers
         for name, value in _xattrs(ti):
             try:
                 os.setxattr(fd, name, value)
@@ -188,7 +361,7 @@ class _Extractor:
         return a, mtime
 
     # -- entries --------------------------------------------------------------------------------
-    def entry(self, tar: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
+    def entry(self, stream: _Stream, ti: tarfile.TarInfo) -> None:
         parts = clean_name(ti.name)
         self.entries += 1
         if not parts:  # the root itself ("./"): take its metadata, keep the directory
@@ -200,24 +373,33 @@ class _Extractor:
         if leaf.startswith(WHITEOUT_PREFIX):
             self._whiteout(parts)
             return
-        pfd = self.tree.dir_fd(parts[:-1], create=True)
+        pdir = parts[:-1]
+        pfd = self.tree.dir_fd(pdir, create=True)
         if self.whiteouts == "apply":
             self.created.add(parts)
         if ti.isreg():
-            self._file(tar, ti, pfd, leaf)
+            self._file(stream, ti, pdir, pfd, leaf)
         elif ti.isdir():
-            kept = self._remove_existing(pfd, leaf, keep_dir=True)
-            if not kept:
+            try:
                 os.mkdir(leaf, 0o700, dir_fd=pfd)
+            except FileExistsError:
+                kept, pfd = self._clear(pdir, leaf, keep_dir=True)
+                if not kept:
+                    os.mkdir(leaf, 0o700, dir_fd=pfd)
             fd = os.open(leaf, _O_DIR, dir_fd=pfd)
             try:
                 self._set_meta_fd(fd, ti)
-            finally:
+            except BaseException:
                 os.close(fd)
+                raise
+            self.tree.adopt(parts, fd)  # its children usually come next
             self.dir_times.append((parts, *self._times(ti)))
         elif ti.issym():
-            self._remove_existing(pfd, leaf, keep_dir=False)
-            os.symlink(ti.linkname, leaf, dir_fd=pfd)
+            try:
+                os.symlink(ti.linkname, leaf, dir_fd=pfd)
+            except FileExistsError:
+                _, pfd = self._clear(pdir, leaf)
+                os.symlink(ti.linkname, leaf, dir_fd=pfd)
             uid, gid = self._owner(ti)
             if uid >= 0:
                 os.chown(leaf, uid, gid, dir_fd=pfd, follow_symlinks=False)
@@ -226,9 +408,12 @@ class _Extractor:
             self._hardlink(ti, parts, pfd, leaf)
         elif ti.ischr() or ti.isblk() or ti.isfifo():
             kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK if ti.isblk() else stat.S_IFIFO
-            self._remove_existing(pfd, leaf, keep_dir=False)
             dev = os.makedev(ti.devmajor, ti.devminor) if kind != stat.S_IFIFO else 0
-            os.mknod(leaf, kind | 0o600, dev, dir_fd=pfd)
+            try:
+                os.mknod(leaf, kind | 0o600, dev, dir_fd=pfd)
+            except FileExistsError:
+                _, pfd = self._clear(pdir, leaf)
+                os.mknod(leaf, kind | 0o600, dev, dir_fd=pfd)
             uid, gid = self._owner(ti)
             if uid >= 0:
                 os.chown(leaf, uid, gid, dir_fd=pfd, follow_symlinks=False)
@@ -237,25 +422,33 @@ class _Extractor:
         else:
             raise InvalidParameter(f"unhandled tar header type {ti.type!r} for {ti.name!r}")
 
-    def _file(self, tar: tarfile.TarFile, ti: tarfile.TarInfo, pfd: int, leaf: str) -> None:
+    def _file(self, stream: _Stream, ti: tarfile.TarInfo, pdir: tuple[str, ...], pfd: int,
+              leaf: str) -> None:
         if ti.size < 0 or ti.size > self.max_entry:
             raise InvalidParameter(f"tar entry {ti.name!r} has an absurd size ({ti.size} bytes)")
         if ti.size > self.space_left:
             raise InvalidParameter(
                 f"tar entry {ti.name!r} ({ti.size} bytes) does not fit in the space left")
         self.space_left -= ti.size
-        self._remove_existing(pfd, leaf, keep_dir=False)
-        fd = os.open(leaf, _O_NEWFILE, 0o600, dir_fd=pfd)
         try:
-            src = tar.extractfile(ti)
-            if ti.size:
-                assert src is not None
-                with open(fd, "wb", closefd=False, buffering=0) as out:
-                    while True:
-                        chunk = src.read(_COPY_CHUNK)
-                        if not chunk:
-                            break
-                        out.write(chunk)
+            fd = os.open(leaf, _O_NEWFILE, 0o600, dir_fd=pfd)
+        except FileExistsError:
+            _, pfd = self._clear(pdir, leaf)
+            fd = os.open(leaf, _O_NEWFILE, 0o600, dir_fd=pfd)
+        try:
+            stream.skip_to(ti.offset_data)  # a no-op unless a sparse map came first
+            if ti.sparse is not None:
+                # (offset, length) regions of a sparse file, stored back to back
+                for off, length in ti.sparse:
+                    if off < 0 or length < 0 or off + length > ti.size:
+                        raise InvalidParameter(f"tar entry {ti.name!r} has a bad sparse map")
+                    os.lseek(fd, off, os.SEEK_SET)
+                    for chunk in stream.chunks(length):
+                        _write_all(fd, chunk)
+                os.ftruncate(fd, ti.size)
+            else:
+                for chunk in stream.chunks(ti.size):
+                    _write_all(fd, chunk)
             self._set_meta_fd(fd, ti)
             os.utime(fd, ns=self._times(ti))
         finally:
@@ -274,10 +467,17 @@ class _Extractor:
         except FileNotFoundError:
             raise InvalidParameter(
                 f"invalid hardlink {ti.name!r} -> {ti.linkname!r}: target not in the layer") from None
-        self._remove_existing(pfd, leaf, keep_dir=False)
-        sfd = self.tree.dir_fd(target[:-1], create=False)  # the removal may have reset the cache
-        pfd = self.tree.dir_fd(parts[:-1], create=False)
-        os.link(target[-1], leaf, src_dir_fd=sfd, dst_dir_fd=pfd, follow_symlinks=False)
+        # dup: fetching the other fd may evict this one from the cache
+        sfd = os.dup(self.tree.dir_fd(target[:-1], create=False))
+        try:
+            pfd = self.tree.dir_fd(parts[:-1], create=True)
+            try:
+                os.link(target[-1], leaf, src_dir_fd=sfd, dst_dir_fd=pfd, follow_symlinks=False)
+            except FileExistsError:
+                _, pfd = self._clear(parts[:-1], leaf)
+                os.link(target[-1], leaf, src_dir_fd=sfd, dst_dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(sfd)
 
     def _whiteout(self, parts: tuple[str, ...]) -> None:
         leaf = parts[-1]
@@ -334,14 +534,17 @@ def extract_layer(src: BinaryIO, dest: Path | str, *, tee: object | None = None,
     ex = _Extractor(Path(dest), whiteouts, max_entry, same_owner)
     try:
         try:
-            with tarfile.open(fileobj=hashed, mode="r|") as tar:  # type: ignore[call-overload]
-                for ti in tar:
+            pre = _Prefetch(hashed)  # type: ignore[arg-type]
+            try:
+                stream = _Stream(pre)  # type: ignore[arg-type]
+                for ti in _Headers(stream):
                     try:
-                        ex.entry(tar, ti)
+                        ex.entry(stream, ti)
                     except OSError as e:
                         raise _os_error(ti.name, e) from None
-                    tar.members.clear()  # stream mode keeps every header otherwise
-            hashed.drain()
+                pre.drain()  # tar padding after the end-of-archive blocks is in the diff ID
+            finally:
+                pre.close()
         except tarfile.TarError as e:
             if hashed.size == 0:
                 raise InvalidParameter("invalid tar: empty input") from None
