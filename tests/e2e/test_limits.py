@@ -327,3 +327,25 @@ def test_limits_and_oom_survive_a_daemon_restart(sampand_factory):
     status, s = d.api_json("GET", f"/containers/{name}b/stats?stream=0&one-shot=1")
     assert status == 200 and s["memory_stats"]["limit"] == 48 * MB
     d.docker("rm", "-f", name, name + "b")
+
+
+def test_update_of_a_stopped_container_applies_at_start(sampand):
+    _need("MemoryLimit", "PidsLimit")
+    name = _name("st")
+    _ok(sampand.docker("create", "--name", name, "-m", "32m", "busybox", "sleep", "30"))
+    try:
+        _ok(sampand.docker("update", "-m", "64m", "--memory-swap", "128m", "--pids-limit", "7",
+                           "--restart", "on-failure:2", name))
+        hc = _inspect(sampand, name)["HostConfig"]
+        assert (hc["Memory"], hc["MemorySwap"], hc["PidsLimit"]) == (64 * MB, 128 * MB, 7)
+        assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+        _ok(sampand.docker("start", name))
+        status, s = sampand.api_json("GET", f"/containers/{name}/stats?stream=0&one-shot=1")
+        assert s["memory_stats"]["limit"] == 64 * MB and s["pids_stats"]["limit"] == 7
+        # and lifting the pids limit live
+        _ok(sampand.docker("update", "--pids-limit", "-1", name))
+        status, s = sampand.api_json("GET", f"/containers/{name}/stats?stream=0&one-shot=1")
+        assert "limit" not in s["pids_stats"]
+        assert _inspect(sampand, name)["HostConfig"]["PidsLimit"] in (None, 0)
+    finally:
+        sampand.docker("rm", "-f", name)
