@@ -20,6 +20,7 @@ _TOP = {
     "images": "images", "import": "images", "load": "images", "save": "images", "tag": "images",
     "rmi": "images", "history": "images",
     "version": "system", "info": "system", "inspect": "system",
+    "events": "events", "top": "events", "pause": "events", "unpause": "events",
     "pull": "registry", "push": "registry", "login": "registry", "logout": "registry",
     "search": "registry",
     "cp": "storage", "diff": "storage", "export": "storage", "commit": "storage",
@@ -36,6 +37,7 @@ _GROUPS = {
         "exec": ("containers", "exec"), "attach": ("containers", "attach"),
         "wait": ("containers", "wait"), "rename": ("containers", "rename"),
         "inspect": ("system", "container inspect"),
+        "top": ("events", "top"), "pause": ("events", "pause"), "unpause": ("events", "unpause"),
         "stats": ("stats", "stats"), "update": ("stats", "update"),
         "cp": ("storage", "cp"), "diff": ("storage", "diff"), "export": ("storage", "export"),
         "commit": ("storage", "commit"), "prune": ("storage", "container prune"),
@@ -80,6 +82,7 @@ _DESCRIPTIONS = [
     ("commit", "Create a new image from a container's changes"),
     ("cp", "Copy files/folders between a container and the local filesystem"),
     ("create", "Create a new container"),
+    ("events", "Get real time events from the server"),
     ("diff", "Inspect changes to files or directories on a container's filesystem"),
     ("export", "Export a container's filesystem as a tar archive"),
     ("history", "Show the history of an image"),
@@ -90,6 +93,7 @@ _DESCRIPTIONS = [
     ("login", "Log in to a registry"),
     ("logout", "Log out from a registry"),
     ("logs", "Fetch the logs of a container"),
+    ("pause", "Pause all processes within one or more containers"),
     ("pull", "Download an image from a registry"),
     ("push", "Upload an image to a registry"),
     ("port", "List port mappings or a specific mapping for the container"),
@@ -103,6 +107,8 @@ _DESCRIPTIONS = [
     ("stats", "Display a live stream of container(s) resource usage statistics"),
     ("stop", "Stop one or more running containers"),
     ("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    ("top", "Display the running processes of a container"),
+    ("unpause", "Unpause all processes within one or more containers"),
     ("update", "Update configuration of one or more containers"),
     ("wait", "Block until one or more containers stop, then print their exit codes"),
 ]
@@ -133,6 +139,8 @@ def _load(module: str):
         from . import containers as m
     elif module == "images":
         from . import images as m
+    elif module == "events":
+        from . import events as m
     elif module == "registry":
         from . import registry as m
     elif module == "stats":

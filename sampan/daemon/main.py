@@ -92,6 +92,7 @@ def _preload() -> None:
 async def run(cfg: DaemonConfig) -> None:
     from ..api import containers, exec as exec_api, images, networks, system, resources
     from ..api import containerfs as containerfs_api, volumes as volumes_api
+    from ..api import events as events_api, lifecycle as lifecycle_api
     from ..api.http import App, Router, serve
     from ..engine.core import Engine
 
@@ -99,7 +100,8 @@ async def run(cfg: DaemonConfig) -> None:
     engine = Engine(cfg)
     await engine.start()
     router = Router()
-    for mod in (system, containers, exec_api, images, resources, volumes_api, containerfs_api, networks):
+    for mod in (system, containers, exec_api, images, resources, volumes_api, containerfs_api, networks,
+                events_api, lifecycle_api):
         mod.register(router)
     app = App(router, engine)
     servers = [await serve(app, h) for h in cfg.hosts]

@@ -95,6 +95,7 @@ class State:
     Error: str = ""
     StartedAt: str = ZERO_TIME
     FinishedAt: str = ZERO_TIME
+    Health: dict | None = None  # State.Health, with a health check (sampan.health)
 
 
 @dataclass
@@ -150,7 +151,8 @@ class Container:
     def status_text(self) -> str:
         s = self.state
         if s.Status == "running":
-            return f"Up {human_duration(_since(s.StartedAt))}"
+            from ..health import status_suffix
+            return f"Up {human_duration(_since(s.StartedAt))}{status_suffix(s.Health)}"
         if s.Status == "paused":
             return f"Up {human_duration(_since(s.StartedAt))} (Paused)"
         if s.Status == "restarting":
@@ -212,7 +214,7 @@ class Container:
             "Created": self.created,
             "Path": self.path,
             "Args": self.args,
-            "State": asdict(self.state),
+            "State": {k: v for k, v in asdict(self.state).items() if k != "Health" or v},
             "Image": self.image_id,
             "ResolvConfPath": f"{self.dir}/resolv.conf",
             "HostnamePath": f"{self.dir}/hostname",

@@ -139,6 +139,7 @@ class ContainerService:
             raise InvalidParameter(f"unknown or invalid runtime name: {host['Runtime']}")
         warnings = self.engine.cgroups.validate(host)  # Docker's 400s before anything exists
         host = createconfig.fill_host_config(host)
+        _merge_log_config(host, self.config)  # daemon.json log-opts; Docker's checks
         from ..volumes import hooks as volume_hooks
         mounts, made_volumes = volume_hooks.prepare(self.engine, merged, host)
         try:
@@ -188,6 +189,7 @@ class ContainerService:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         self._by_id[cid] = c
+        self.engine.events.container(c, "create")
         self.engine.networks.on_create(cid, net_plan)
         if c.driver == "vfs":
             warnings.append("storage driver vfs: the container's rootfs is a full copy of its image")
@@ -301,7 +303,8 @@ class ContainerService:
             # Detach keys are matched on a terminal only; piped input to a non-tty container
             # is data, and binary data holds any byte pair (ctrl-p ctrl-q included).
             detach_keys=monitor.DEFAULT_DETACH_KEYS if tty else b"",
-            log_path=c.log_path, exit_path=os.path.join(c.dir, "exit.json"),
+            log_path="" if _log_type(c) == "none" else c.log_path,
+            log_rotation=_log_rotation(c), exit_path=os.path.join(c.dir, "exit.json"),
             socket_path=str(self.config.monitors_dir / f"{c.id}.sock"), bundle=bundle,
             runtime=runtime_path, new_pidns=(c.host_config.get("PidMode") != "host") and runtime == "sampan",
             cgroup_dirs=tuple(cgroup_dirs))
@@ -327,11 +330,13 @@ class ContainerService:
             raise InvalidParameter(f"failed to create task for container: {msg}")
         # As dockerd's State.SetRunning: the previous run's FinishedAt stays until the next exit.
         c.state = State(Status="running", Running=True, Pid=int(first["pid"]), StartedAt=first["started_at"],
-                        FinishedAt=c.state.FinishedAt)
+                        FinishedAt=c.state.FinishedAt, Health=c.state.Health)
         c.manual_stop = False
         self._save(c)
         self._links[c.id] = link
         asyncio.get_running_loop().create_task(self._watch(c, link))
+        self.engine.events.container(c, "start")
+        self.engine.health.on_start(c)
 
     async def _watch(self, c: Container, link: MonitorLink) -> None:
         """Follow a monitor's events until it is gone, then record the exit."""
@@ -372,8 +377,12 @@ class ContainerService:
         c.state.ExitCode = int(result.get("exit_code", 255))
         c.state.FinishedAt = result.get("finished_at") or now_rfc3339()
         c.state.OOMKilled = bool(result.get("oom_killed"))
+        self.engine.health.on_exit(c)
         if c.id in self._by_id:
             self._save(c)
+        if c.state.OOMKilled:
+            self.engine.events.container(c, "oom")
+        self.engine.events.container(c, "die", exitCode=c.state.ExitCode)
         await self.engine.networks.release(c)
         if (c.host_config.get("Runtime") or "sampan") != "sampan":
             release_rootfs(c)
@@ -477,6 +486,7 @@ class ContainerService:
                 self._save(c)
             self._links[c.id] = link
             asyncio.get_running_loop().create_task(self._watch(c, link))
+            self.engine.health.on_start(c, restored=True)
         await self._reap_orphan_monitors()
 
     async def _reap_orphan_monitors(self) -> None:
@@ -497,6 +507,10 @@ class ContainerService:
         reply = await monitor_request(self._sock_path(c), {"op": "signal", "signal": sig})
         if reply.get("error"):
             raise Conflict(f"Container {c.id} is not running")
+        self.engine.events.container(c, "kill", signal=sig)
+        if c.state.Paused:  # a frozen process acts on the signal only once thawed
+            from .lifecycle import thaw
+            await thaw(self.engine, c)
 
     def _sock_path(self, c: Container) -> str:
         return str(self.config.monitors_dir / f"{c.id}.sock")
@@ -531,6 +545,7 @@ class ContainerService:
         if not c.state.Running:
             raise NotModified("container already stopped")
         await self._stop(c, timeout, signal)
+        self.engine.events.container(c, "stop")
 
     async def _stop(self, c: Container, timeout: int | None, signal: str | None = None) -> None:
         c.manual_stop = True
@@ -559,11 +574,13 @@ class ContainerService:
             self._cancel_restart(c)
         if c.state.Running:
             await self._stop(c, timeout, signal)
+            self.engine.events.container(c, "stop")
         async with self._lock(c.id):
             if not c.state.Running:
                 await self._start_locked(c)
         c.restart_count = 0
         self._save(c)
+        self.engine.events.container(c, "restart")
 
     # -- wait -------------------------------------------------------------------------------------
     def register_wait(self, ref: str, condition: str) -> asyncio.Future:
@@ -617,6 +634,7 @@ class ContainerService:
             conn.execute("DELETE FROM containers WHERE id = ?", (c.id,))
         self._by_id.pop(c.id, None)
         self._locks.pop(c.id, None)
+        self.engine.events.container(c, "destroy")
         from ..volumes import hooks as volume_hooks
         volume_hooks.on_removed(self.engine, c, volumes)
         if self.execs is not None:
@@ -649,12 +667,15 @@ class ContainerService:
         if new_name == c.name:
             raise InvalidParameter("Renaming a container with the same name as its current name")
         self._check_name_free(new_name, exclude=c.id)
+        old_name = c.name
         c.name = new_name
         self._save(c)
+        self.engine.events.container(c, "rename", oldName="/" + old_name)
 
     # -- attach / resize ---------------------------------------------------------------------------
     async def attach(self, ref: str, att: monitor.Attach) -> None:
         c = self.get(ref)
+        self.engine.events.container(c, "attach")
         if c.state.Running:
             reply = await monitor_request(self._sock_path(c), {
                 "op": "attach", "stdin": att.stdin, "stdout": att.stdout, "stderr": att.stderr,
@@ -695,6 +716,8 @@ class ContainerService:
         from .logs import read_logs
 
         c = self.get(ref)
+        if _log_type(c) not in ("json-file", "local"):  # before the stream's head is sent
+            raise InvalidParameter("configured logging driver does not support reading")
         return read_logs(c, lambda: c.state.Running and c.id in self._by_id, **opts)
 
 
@@ -714,6 +737,28 @@ def detach_keys_spec(keys: bytes) -> str:
 
 
 
+
+
+def _log_type(c: Container) -> str:
+    return (c.host_config.get("LogConfig") or {}).get("Type") or "json-file"
+
+
+def _log_rotation(c: Container) -> tuple[int, int]:
+    from ..monitor.logrotate import rotation
+    return rotation((c.host_config.get("LogConfig") or {}).get("Config"))
+
+
+def _merge_log_config(host: dict, config: Any) -> None:
+    """As dockerd's mergeAndVerifyLogConfig: the daemon's log-opts fill what the container's
+    LogConfig of the same driver leaves out; then the options are checked."""
+    from ..monitor.logrotate import validate
+    lc = host.get("LogConfig") or {}
+    lc["Config"] = dict(lc.get("Config") or {})
+    if (lc.get("Type") or "json-file") == (config.log_driver or "json-file"):
+        for k, v in (config.log_opts or {}).items():
+            lc["Config"].setdefault(k, v)
+    host["LogConfig"] = lc
+    validate(lc)
 
 
 def _read_json(path: str) -> dict | None:

@@ -32,6 +32,10 @@ class Engine:
         self.db = Database(config.db_path)
         from ..cgroups.manager import CgroupManager
         self.cgroups = CgroupManager(parent=config.extra.get("cgroup-parent"))
+        from ..events import EventService
+        from ..health import HealthMonitor
+        self.events = EventService(self.db)
+        self.health = HealthMonitor(self)
         self.images = ImageService(config, self.db)
         self.containers = ContainerService(self)
         self.networks = NetworkService(self)

@@ -104,6 +104,7 @@ class ExecService:
         e = Exec(new_id(), c.id, dict(body, Cmd=cmd))
         self._execs[e.id] = e
         c.exec_ids.append(e.id)
+        self.containers.engine.events.container(c, "exec_create: " + " ".join(cmd), execID=e.id)
         return e.id
 
     def _process(self, e: Exec, c: Any, tty: bool) -> dict[str, Any]:
@@ -131,6 +132,7 @@ class ExecService:
             raise Conflict(f"Container {c.id} is not running")
         e.started = True
         e.running = True
+        self.containers.engine.events.container(c, "exec_start: " + " ".join(e.config["Cmd"]), execID=e.id)
         use_tty = bool(e.config.get("Tty")) if tty is None else bool(tty) or bool(e.config.get("Tty"))
         req = {
             "op": "exec", "id": e.id, "process": self._process(e, c, use_tty), "tty": use_tty,
@@ -180,10 +182,14 @@ class ExecService:
         e = self._execs.get(exec_id)
         if e is None:
             return
+        was_running = e.running
         e.running = False
         e.pid = 0
         e.exit_code = code
         e.done.set()
+        c = self.containers._by_id.get(e.container_id)
+        if was_running and c is not None:
+            self.containers.engine.events.container(c, "exec_die", execID=e.id, exitCode=code)
 
     def on_container_exit(self, container_id: str) -> None:
         for e in self._execs.values():

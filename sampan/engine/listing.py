@@ -24,6 +24,9 @@ def list_containers(svc: Any, all: bool, limit: int | None, size: bool,  # noqa:
     for v in filters.get("status", []):
         if v not in STATUSES:
             raise InvalidParameter(f"Invalid filter 'status={v}'")
+    for v in filters.get("health", []):
+        if v not in ("starting", "healthy", "unhealthy", "none"):
+            raise InvalidParameter(f"Unrecognised filter value for health: {v}")
     for v in filters.get("exited", []):
         if not v.lstrip("-").isdigit():
             raise InvalidParameter(f"Invalid filter 'exited={v}'")
@@ -61,6 +64,8 @@ def matches(svc: Any, c: Container, f: dict[str, list[str]]) -> bool:
     if "name" in f and not any(_name_match(v, c.name) for v in f["name"]):
         return False
     if "status" in f and c.state.Status not in f["status"]:
+        return False
+    if "health" in f and ((c.state.Health or {}).get("Status") or "none") not in f["health"]:
         return False
     if "exited" in f:
         if c.state.Status != "exited" or str(c.state.ExitCode) not in f["exited"]:

@@ -7,7 +7,8 @@ import time
 from typing import AsyncIterator, Callable
 
 from ..errors import InvalidParameter
-from ..monitor.logfile import parse_rfc3339_nano, read_entries
+from ..monitor.logfile import parse_rfc3339_nano
+from ..monitor.logrotate import read_and_follow
 from .container import Container
 
 FOLLOW_POLL = 0.1
@@ -37,23 +38,26 @@ async def read_logs(c: Container, running: Callable[[], bool], *, stdout: bool, 
         return (2 if stream == "stderr" else 1), data
 
     loop = asyncio.get_running_loop()
-    entries = await loop.run_in_executor(None, lambda: list(read_entries(path)))
-    offset = entries[-1][0] if entries else 0
-    if tail is not None and tail >= 0:
-        entries = entries[-tail:] if tail else []
-    for _, e in entries:
-        item = fmt(e)
-        if item:
-            yield item
-    if not follow:
-        return
-    while True:
-        alive = running()  # read before the file, so the last lines are never missed
-        for off, e in read_entries(path, offset):
-            offset = off
+    # Rotated files (json-file max-size/max-file) first, then the live one; a follower
+    # keeps its file across a rotation (monitor/logrotate.py).
+    entries, fol = await loop.run_in_executor(None, read_and_follow, path)
+    try:
+        if tail is not None and tail >= 0:
+            entries = entries[-tail:] if tail else []
+        for e in entries:
             item = fmt(e)
             if item:
                 yield item
-        if not alive or (until and until < time.time()):
+        if not follow:
             return
-        await asyncio.sleep(FOLLOW_POLL)
+        while True:
+            alive = running()  # read before the file, so the last lines are never missed
+            for e in fol.poll():
+                item = fmt(e)
+                if item:
+                    yield item
+            if not alive or (until and until < time.time()):
+                return
+            await asyncio.sleep(FOLLOW_POLL)
+    finally:
+        fol.close()

@@ -47,9 +47,23 @@ def parse_rfc3339_nano(s: str) -> int:
 class LogWriter:
     """Buffered per stream until a newline, as Docker's json-file driver does."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1) -> None:
+        self._path = path
+        self._max_size = max_size  # 0: unbounded; else rotate as json-file's max-size/max-file
+        self._max_file = max_file
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(self._fd).st_size
         self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def _append(self, data: bytes) -> None:
+        if self._max_size and self._size and self._size + len(data) > self._max_size:
+            from .logrotate import rotate
+            os.close(self._fd)
+            rotate(self._path, self._max_file)
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+            self._size = os.fstat(self._fd).st_size
+        os.write(self._fd, data)
+        self._size += len(data)
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self._partial[stream] + data
@@ -67,14 +81,14 @@ class LogWriter:
             buf = buf[nl + 1:]
         self._partial[stream] = buf
         if out:
-            os.write(self._fd, b"".join(out))
+            self._append(b"".join(out))
 
     def flush(self) -> None:
         now = rfc3339_nano(time.time_ns())
         out = [self._entry(s, b, now) for s, b in self._partial.items() if b]
         self._partial = {"stdout": b"", "stderr": b""}
         if out:
-            os.write(self._fd, b"".join(out))
+            self._append(b"".join(out))
 
     @staticmethod
     def _entry(stream: str, data: bytes, now: str) -> bytes:

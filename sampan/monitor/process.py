@@ -60,6 +60,7 @@ class MonitorSpec:
     detach_keys: bytes = DEFAULT_DETACH_KEYS
     console_size: tuple[int, int] | None = None  # (height, width): HostConfig.ConsoleSize
     cgroup_dirs: tuple[str, ...] = ()  # the container's cgroup (one dir per v1 hierarchy)
+    log_rotation: tuple[int, int] = (0, 1)  # json-file (max-size bytes or 0, max-file)
 
 
 @dataclass
@@ -276,7 +277,7 @@ class Monitor:
             return {"event": "start_failed", **info}
         proc = _Proc(pid, master, outs, master if ms.tty and ms.open_stdin else stdin_w,
                      ms.stdin_once, framed=not ms.tty)
-        proc.log = LogWriter(ms.log_path)
+        proc.log = LogWriter(ms.log_path, *ms.log_rotation) if ms.log_path else None  # "none" driver
         self.main = proc
         self._register_proc(proc)
         for a in attaches:
