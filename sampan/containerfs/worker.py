@@ -34,6 +34,7 @@ from .. import errors
 from ..linux import syscalls as sc
 from ..runtime.mounts import Mount, perform
 from ..runtime.rootfs import secure_join
+from ..linux.mountinfo import mount_points
 
 _KINDS = {cls.__name__: cls for cls in (errors.NotFound, errors.InvalidParameter, errors.Conflict,
                                          errors.Forbidden, errors.Internal, errors.Unavailable)}
@@ -111,23 +112,10 @@ def enter(view: View, *, pure_rootfs: bool = False) -> None:
         os.chdir("/")
 
 
-def _unescape(field_: str) -> str:
-    out, i = [], 0
-    while i < len(field_):
-        if field_[i] == "\\" and field_[i + 1:i + 4].isdigit():
-            out.append(chr(int(field_[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field_[i])
-            i += 1
-    return "".join(out)
-
-
 def _mount_points(pid: int) -> list[str]:
     """The container's mount points, as its own root sees them. Read before `setns`: inside,
     /proc belongs to the container's pid namespace, where we have no /proc/self."""
-    with open(f"/proc/{pid}/mountinfo") as f:
-        return [_unescape(line.split()[4]) for line in f if len(line.split()) > 4]
+    return mount_points(pid)
 
 
 def _detach_submounts(points: list[str]) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 from ..errors import Conflict, Internal, InvalidParameter, NotFound
 from ..metadata import Database
 from .mounts import ANONYMOUS_LABEL, VOLUME_NAME_RE, MountPoint, check_volume_name
+from ..linux.mountinfo import unescape as _unescape
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -346,18 +347,6 @@ def _labels_match(labels: dict[str, str], want: list[str], not_want: list[str]) 
         if k in labels and (not sep or labels[k] == val):
             return False
     return True
-
-
-def _unescape(field_: str) -> str:
-    out, i = [], 0
-    while i < len(field_):
-        if field_[i] == "\\" and field_[i + 1:i + 4].isdigit():
-            out.append(chr(int(field_[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field_[i])
-            i += 1
-    return "".join(out)
 
 
 def mounts_under(path: str) -> list[str]:
