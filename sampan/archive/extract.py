@@ -226,6 +226,11 @@ class _Stream:
             got += take
         return b"".join(parts)
 
+    def peek(self, n: int) -> bytes | None:
+        """The next n bytes if already buffered (None otherwise), not consumed."""
+        end = self._pos + n
+        return self._buf[self._pos:end] if end <= len(self._buf) else None
+
     def chunks(self, n: int):  # type: ignore[no-untyped-def]
         """Yield exactly n bytes as memoryviews (valid until the next call); short -> error."""
         while n > 0:
@@ -260,8 +265,10 @@ class _Headers:
         while True:
             if self.offset != self.fileobj.tell():
                 self.fileobj.skip_to(self.offset)  # unread data and padding of the last member
+            ti = None if self.pax_headers else self._plain()
             try:
-                ti = tarfile.TarInfo.fromtarfile(self)  # type: ignore[arg-type]
+                if ti is None:
+                    ti = tarfile.TarInfo.fromtarfile(self)  # type: ignore[arg-type]
             except tarfile.EOFHeaderError:
                 return
             except tarfile.EmptyHeaderError:
@@ -275,6 +282,70 @@ class _Headers:
             except tarfile.SubsequentHeaderError as e:
                 raise tarfile.ReadError(str(e)) from None
             yield ti
+
+
+    def _plain(self) -> tarfile.TarInfo | None:
+        """Fast path for the common header: a ustar/GNU block of a plain type, octal numbers,
+        unsigned checksum right. Builds exactly what frombuf()+_proc_builtin() would; anything
+        else (pax, long names, sparse, base-256, bad fields, end blocks) returns None and goes
+        to tarfile, which then reads the same block."""
+        buf = self.fileobj.peek(tarfile.BLOCKSIZE)
+        if buf is None or buf[156:157] not in _PLAIN_TYPES:
+            return None
+        try:
+            chksum = _octal(buf[148:156])
+            if chksum != sum(buf) - sum(buf[148:156]) + 256:
+                return None
+            ti = tarfile.TarInfo()
+            ti.mode = _octal(buf[100:108])
+            ti.uid = _octal(buf[108:116])
+            ti.gid = _octal(buf[116:124])
+            ti.size = _octal(buf[124:136])
+            ti.mtime = _octal(buf[136:148])
+            ti.devmajor = _octal(buf[329:337])
+            ti.devminor = _octal(buf[337:345])
+        except ValueError:
+            return None
+        enc, err = self.encoding, self.errors
+        ti.chksum = chksum
+        ti.type = buf[156:157]
+        ti.name = _nts(buf[0:100], enc, err)
+        ti.linkname = _nts(buf[157:257], enc, err)
+        ti.uname = _nts(buf[265:297], enc, err)
+        ti.gname = _nts(buf[297:329], enc, err)
+        prefix = _nts(buf[345:500], enc, err)
+        if ti.type == tarfile.AREGTYPE and ti.name.endswith("/"):
+            ti.type = tarfile.DIRTYPE  # V7 directories
+        if ti.type == tarfile.DIRTYPE:
+            ti.name = ti.name.rstrip("/")
+        if prefix:
+            ti.name = prefix + "/" + ti.name
+        if ti.type == tarfile.DIRTYPE:
+            ti.name = ti.name.rstrip("/")
+        self.fileobj.skip_to(self.fileobj.tell() + tarfile.BLOCKSIZE)
+        ti.offset = self.offset
+        ti.offset_data = self.offset + tarfile.BLOCKSIZE
+        self.offset = ti.offset_data
+        if ti.type in tarfile.REGULAR_TYPES:
+            self.offset += ti._block(ti.size)
+        return ti
+
+
+_PLAIN_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.LNKTYPE,
+                          tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.DIRTYPE,
+                          tarfile.FIFOTYPE))
+
+
+def _octal(field: bytes) -> int:
+    if field[0] in (0o200, 0o377):
+        raise ValueError("base-256")  # rare: tarfile's nti handles it
+    p = field.find(b"\0")
+    return int((field[:p] if p >= 0 else field).strip() or b"0", 8)
+
+
+def _nts(field: bytes, encoding: str, errors: str) -> str:
+    p = field.find(b"\0")
+    return (field[:p] if p >= 0 else field).decode(encoding, errors)
 
 
 def _write_all(fd: int, data: memoryview) -> None:

@@ -97,3 +97,54 @@ def test_truncated_inside_big_member_refused(tb, tmp_path):
     data = tb().file("a", b"q" * 4_000_000).bytes()[:2_500_000]
     with pytest.raises(InvalidParameter, match="unexpected end"):
         _extract(data, tmp_path)
+
+
+def _headers(data: bytes, fast: bool):
+    from sampan.archive import extract as E
+    h = E._Headers(E._Stream(io.BytesIO(data)))
+    if not fast:
+        h._plain = lambda: None  # tarfile's own parser for every block
+    attrs = ("name", "mode", "uid", "gid", "size", "mtime", "chksum", "type", "linkname",
+             "uname", "gname", "devmajor", "devminor", "offset", "offset_data", "pax_headers",
+             "sparse")
+    out = []
+    try:
+        for ti in h:
+            out.append(tuple(getattr(ti, a) for a in attrs) + (h.offset,))
+    except Exception as e:  # noqa: BLE001 - the comparison includes the error
+        out.append(("error", type(e).__name__, str(e)))
+    return out
+
+
+def test_fast_header_path_matches_tarfile_on_mutated_headers():
+    import random
+    rng = random.Random(7)
+    kinds = [tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE,
+             tarfile.LNKTYPE, tarfile.FIFOTYPE, tarfile.CHRTYPE]
+    for _ in range(3000):
+        buf = io.BytesIO()
+        fmt = rng.choice([tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+        with tarfile.open(fileobj=buf, mode="w", format=fmt) as t:
+            for _ in range(3):
+                ti = tarfile.TarInfo(rng.choice(["a", "d/", "x/y/z", "p" * 120 + "/q", "é/ü"]))
+                ti.type = rng.choice(kinds)
+                ti.size = rng.choice([0, 5, 600]) if ti.isreg() else 0
+                ti.linkname, ti.mode, ti.mtime = "t", 0o755, 1_600_000_000
+                t.addfile(ti, io.BytesIO(b"z" * ti.size))
+        d = bytearray(buf.getvalue())
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(0, 1536)
+            d[pos] = rng.choice([0, 0x20, 0x2F, 0x30, 0x37, 0x38, 0x80, 0xFF, rng.randrange(256)])
+        if rng.random() < 0.7:  # keep the first checksum right so the fields get parsed
+            blk = d[:512]
+            blk[148:156] = b" " * 8
+            d[148:156] = b"%06o\0 " % sum(blk)
+        assert _headers(bytes(d), True) == _headers(bytes(d), False)
+
+
+def test_fast_header_path_matches_tarfile_on_a_real_tree(tmp_path):
+    tar = tmp_path / "t.tar"
+    subprocess.run(["tar", "-C", "/usr/lib/python3", "-cf", tar, "."], check=True)
+    data = tar.read_bytes()
+    fast = _headers(data, True)
+    assert len(fast) > 10 and fast == _headers(data, False)
