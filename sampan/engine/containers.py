@@ -248,6 +248,34 @@ class ContainerService:
             await self._start_locked(c)
 
     async def _start_locked(self, c: Container) -> None:
+        """Start `c`; on any failure undo what was set up for it (so nothing leaks)."""
+        try:
+            await self._start_inner(c)
+        except BaseException:
+            if not c.state.Running:
+                await self._undo_start(c)
+            raise
+
+    async def _undo_start(self, c: Container) -> None:
+        from .rootfs import release_rootfs
+
+        for a in self._pending_attach.pop(c.id, []):  # attached clients see the end
+            os.close(a.fd)
+        release_rootfs(c)
+        await self.engine.networks.release(c)
+        await asyncio.get_running_loop().run_in_executor(None, self.engine.cgroups.release, c)
+        if c.host_config.get("AutoRemove") and c.id in self._by_id:
+            # As Docker: a --rm container that could not start is removed, which also
+            # releases a client waiting for condition=removed.
+            asyncio.get_running_loop().create_task(self._remove_quietly(c.id))
+
+    async def _remove_quietly(self, cid: str) -> None:
+        try:
+            await self.remove(cid, force=True, volumes=True)
+        except Exception:  # noqa: BLE001 - already gone, or logged: nothing waits on this
+            log.debug("auto-removing %s after a failed start", cid, exc_info=True)
+
+    async def _start_inner(self, c: Container) -> None:
         from ..runtime.spec import build_spec
         from .rootfs import prepare_rootfs, release_rootfs
 
@@ -321,12 +349,6 @@ class ContainerService:
             c.state.ExitCode = code
             c.state.Error = msg
             self._save(c)
-            await self.engine.networks.release(c)
-            await asyncio.get_running_loop().run_in_executor(None, self.engine.cgroups.release, c)
-            if c.host_config.get("AutoRemove"):
-                # As Docker: a --rm container that could not start is removed, which also
-                # releases a client waiting for condition=removed.
-                asyncio.get_running_loop().create_task(self.remove(c.id, force=True, volumes=True))
             raise InvalidParameter(f"failed to create task for container: {msg}")
         # As dockerd's State.SetRunning: the previous run's FinishedAt stays until the next exit.
         c.state = State(Status="running", Running=True, Pid=int(first["pid"]), StartedAt=first["started_at"],
