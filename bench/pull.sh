@@ -21,6 +21,10 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     umount -R "$work"/sd/root 2>/dev/null || true
+    # the daemon's named network namespaces live under a mount of their own
+    "$PY" -c 'import sys; from sampan.network.cleanup import purge; purge(sys.argv[1], sys.argv[2])' \
+        "$work/sd/root" "$work/sd/run" 2>/dev/null || true
+    umount -R "$work"/sd/run/netns 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
