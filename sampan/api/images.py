@@ -39,6 +39,13 @@ async def _unlink(path: Path) -> None:
         pass
 
 
+def _event(req: Request, image_id: str, action: str, name: str | None = None) -> None:
+    """Docker's image events (daemon.LogImageEvent): actor = image ID, `name` = the reference."""
+    events = getattr(req.app.engine, "events", None)
+    if events is not None:
+        events.image(image_id, action, name or image_id)
+
+
 async def create(req: Request) -> Response | None:
     """POST /images/create: `fromSrc=-` imports the body; `fromImage` pulls (api/distribution)."""
     from_image = req.q("fromImage")
@@ -65,6 +72,7 @@ async def create(req: Request) -> Response | None:
         image_id = await _run(_svc(req).import_tar, path, repo, tag, changes, message, platform)
     finally:
         await _unlink(path)
+    _event(req, image_id, "import")
     w = await req.start_stream("application/json")
     await w.write_json({"status": image_id})
     await w.end()
@@ -79,6 +87,12 @@ async def load(req: Request) -> Response | None:
         messages = await _run(_svc(req).load, path)
     finally:
         await _unlink(path)
+    for m in messages:
+        ref = m.split(": ", 1)[-1]
+        try:
+            _event(req, _svc(req).lookup_id(ref), "load", ref)
+        except errors.SampanError:
+            pass
     w = await req.start_stream("application/json")
     for m in messages:
         await w.write_json({"stream": m + "\n"})
@@ -93,6 +107,8 @@ async def _save(req: Request, names: list[str]) -> Response | None:
     try:
         with os.fdopen(fd, "wb") as f:
             await _run(_svc(req).save, names, f)
+        for n in names:
+            _event(req, _svc(req).lookup_id(n), "save", n)
         w = await req.start_stream("application/x-tar")
         with open(path, "rb") as f:
             loop = asyncio.get_running_loop()
@@ -142,11 +158,23 @@ async def tag(req: Request) -> Response:
     if not repo:
         raise errors.InvalidParameter("repository name is required")
     await _run(_svc(req).tag, req.match["name"], repo, req.q("tag") or None)
+    new_ref = refs.familiar(f"{repo}:{req.q('tag') or 'latest'}")
+    _event(req, _svc(req).lookup_id(req.match["name"]), "tag", new_ref)
     return empty(201)
 
 
 async def delete(req: Request) -> Response:
-    out = await _run(_svc(req).remove, req.match["name"], req.q_bool("force"), req.q_bool("noprune"))
+    name = req.match["name"]
+    try:
+        image_id = _svc(req).lookup_id(name)
+    except errors.SampanError:
+        image_id = ""
+    out = await _run(_svc(req).remove, name, req.q_bool("force"), req.q_bool("noprune"))
+    for item in out:
+        if "Untagged" in item:
+            _event(req, image_id, "untag", item["Untagged"])
+        elif "Deleted" in item:
+            _event(req, item["Deleted"], "delete", item["Deleted"])
     return json_response(out)
 
 
