@@ -561,11 +561,15 @@ class ContainerService:
 
     async def stop(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(ref)
-        if c.state.Status == "restarting":
-            self._cancel_restart(c)
-            return
-        if not c.state.Running:
-            raise NotModified("container already stopped")
+        # Under the container's lock: a restart-policy start in flight finishes first, so the
+        # stop either cancels a pending restart or stops the started process, never neither.
+        async with self._lock(c.id):
+            if c.state.Status == "restarting":
+                self._cancel_restart(c)
+                return
+            if not c.state.Running:
+                raise NotModified("container already stopped")
+            c.manual_stop = True
         await self._stop(c, timeout, signal)
         self.engine.events.container(c, "stop")
 
