@@ -96,3 +96,32 @@ def read_stdin_tty() -> bool:
 
 def api_error_text(e) -> str:
     return f"Error response from daemon: {e.message}"
+
+
+def write_tar(resp, output: str | None, what: str) -> None:
+    """A tar response (save, export) to stdout, or to `output`: written beside it, synced and
+    renamed into place, so a failure never leaves a truncated tar behind."""
+    if not output:
+        from .stream import write_all
+        sys.stdout.flush()
+        for chunk in resp.chunks():
+            write_all(1, chunk)
+        return
+    target = os.path.abspath(output)
+    d = os.path.dirname(target)
+    if not os.path.isdir(d):
+        raise CliError(f"failed to {what}: invalid output path: directory {d!r} does not exist")
+    tmp = os.path.join(d, f".{os.path.basename(target)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            for chunk in resp.chunks():
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -6,7 +6,7 @@ import os
 import sys
 
 from .args import BOOL, LIST, STR, Opt, UsageError
-from .common import CliError, Spec, err, filters_json, out, qimg
+from .common import CliError, Spec, err, filters_json, out, qimg, write_tar
 
 
 def show_messages(resp, quiet: bool = False, to_err: bool = False) -> None:
@@ -152,12 +152,8 @@ def cmd_save(ctx, ns, args) -> int:
     if not ns.output and os.isatty(1):
         raise CliError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     resp = ctx.client.request("GET", "/images/get", [("names", a) for a in args], stream=True)
-    if not ns.output:
-        from .stream import write_all
-        sys.stdout.flush()
-        for chunk in resp.chunks():
-            write_all(1, chunk)
-        return 0
+    write_tar(resp, ns.output, "save image")
+    return 0
     # written beside the target and renamed, so a failed save never leaves a truncated tar
     target = os.path.abspath(ns.output)
     d = os.path.dirname(target)

@@ -7,8 +7,8 @@ import json
 import os
 import sys
 
-from .args import BOOL, LIST, STR, Opt, UsageError
-from .common import CliError, Spec, err, filters_json, out, q
+from .args import BOOL, LIST, STR, Opt
+from .common import CliError, Spec, err, filters_json, out, q, write_tar
 
 
 # -- cp ---------------------------------------------------------------------------------------------
@@ -150,12 +150,8 @@ def cmd_export(ctx, ns, args) -> int:
     if not ns.output and os.isatty(1):
         raise CliError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     resp = ctx.client.request("GET", f"/containers/{q(args[0])}/export", stream=True)
-    if not ns.output:
-        from .stream import write_all
-        sys.stdout.flush()
-        for chunk in resp.chunks():
-            write_all(1, chunk)
-        return 0
+    write_tar(resp, ns.output, "export container")
+    return 0
     target = os.path.abspath(ns.output)
     tmp = f"{target}.{os.getpid()}.tmp"
     try:
