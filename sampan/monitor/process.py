@@ -131,6 +131,7 @@ def _receive_console(csock: socket.socket, pid: int, timeout: float) -> int | No
 
 _NO_CONSOLE = json.dumps({"message": "container init did not set up its terminal",
                           "exit_code": 128}).encode()
+_NO_EXEC_CONSOLE = json.dumps({"message": "exec did not set up its terminal", "exit_code": 126}).encode()
 
 
 class Monitor(StreamIO):
@@ -157,27 +158,14 @@ class Monitor(StreamIO):
             stdio, master, outs, stdin_w, child_ends = None, None, {}, None, [console_fd]
         else:
             stdio, master, outs, stdin_w, child_ends = _make_stdio(ms.tty, ms.open_stdin, size)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:  # the container's process
-            try:
-                _reset_signals_for_child()
-                _enter_cgroup(ms.cgroup_dirs)
-                self._exec_container(stdio, err_w, console_fd, size)
-            except BaseException as e:  # noqa: BLE001 - report anything to the monitor
-                try:
-                    os.write(err_w, json.dumps({"message": f"container init failed: {e}", "exit_code": 1}).encode())
-                finally:
-                    os._exit(1)
-            os._exit(1)
-        for fd in child_ends + [err_w]:
-            os.close(fd)
+        def body(err_w: int) -> None:  # the container's process
+            _enter_cgroup(ms.cgroup_dirs)
+            self._exec_container(stdio, err_w, console_fd, size)
+
+        pid, console_master, err = self._fork_child(
+            body, child_ends, csock, START_CONSOLE_TIMEOUT, "container init failed", 1, _NO_CONSOLE)
         if csock is not None:
-            master = _receive_console(csock, pid, START_CONSOLE_TIMEOUT)
-        err = self._read_all(err_r)
-        os.close(err_r)
-        if csock is not None and master is None and not err:
-            err = _NO_CONSOLE
+            master = console_master
         if err:
             _, status = os.waitpid(pid, 0)
             for fd in list(outs) + ([master] if master is not None else []) + ([stdin_w] if stdin_w else []):
@@ -235,6 +223,34 @@ class Monitor(StreamIO):
         except OSError as e:
             os.write(err_w, json.dumps({"message": f"cannot run {ms.runtime}: {e}", "exit_code": 126}).encode())
             os._exit(126)
+
+    def _fork_child(self, body: Callable[[int], None], child_ends: list[int],
+                    csock: socket.socket | None, console_timeout: float, fail_prefix: str,
+                    fail_code: int, no_console: bytes) -> tuple[int, int | None, bytes]:
+        """Fork a child that runs `body(err_w)` and never returns (it execs); returns (pid,
+        pty master sent over `csock` or None, error report). An empty report means the exec
+        succeeded: `err_w` is close-on-exec, so the monitor reads EOF and nothing else."""
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _reset_signals_for_child()
+                body(err_w)
+            except BaseException as e:  # noqa: BLE001 - report anything to the monitor
+                try:
+                    os.write(err_w, json.dumps({"message": f"{fail_prefix}: {e}",
+                                                "exit_code": fail_code}).encode())
+                finally:
+                    os._exit(fail_code)
+            os._exit(fail_code)
+        for fd in child_ends + [err_w]:
+            os.close(fd)
+        master = _receive_console(csock, pid, console_timeout) if csock is not None else None
+        err = self._read_all(err_r)
+        os.close(err_r)
+        if csock is not None and master is None and not err:
+            err = no_console
+        return pid, master, err
 
     @staticmethod
     def _read_all(fd: int) -> bytes:
@@ -385,29 +401,16 @@ class Monitor(StreamIO):
         else:
             stdio, master, outs, stdin_w, child_ends = _make_stdio(tty, want_stdin)
         process = _with_console_size(req["process"], _console.parse_size(req.get("console_size")))
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _reset_signals_for_child()
-                from ..runtime.container import exec_child
-                ns_fds = self.ns_fds or self._open_ns_fds(main.pid)
-                exec_child(process, ns_fds, stdio, err_w, console_fd=console_fd,
-                           cgroup_path=list(self.ms.cgroup_dirs) or None)
-            except BaseException as e:  # noqa: BLE001
-                try:
-                    os.write(err_w, json.dumps({"message": f"exec failed: {e}", "exit_code": 126}).encode())
-                finally:
-                    os._exit(126)
-            os._exit(126)
-        for fd in child_ends + [err_w]:
-            os.close(fd)
+        def body(err_w: int) -> None:
+            from ..runtime.container import exec_child
+            ns_fds = self.ns_fds or self._open_ns_fds(main.pid)
+            exec_child(process, ns_fds, stdio, err_w, console_fd=console_fd,
+                       cgroup_path=list(self.ms.cgroup_dirs) or None)
+
+        pid, console_master, err = self._fork_child(
+            body, child_ends, csock, EXEC_CONSOLE_TIMEOUT, "exec failed", 126, _NO_EXEC_CONSOLE)
         if csock is not None:
-            master = _receive_console(csock, pid, EXEC_CONSOLE_TIMEOUT)
-        err = self._read_all(err_r)
-        os.close(err_r)
-        if csock is not None and master is None and not err:
-            err = json.dumps({"message": "exec did not set up its terminal", "exit_code": 126}).encode()
+            master = console_master
         proc = _Proc(pid, master, outs, master if tty and want_stdin else stdin_w, True, framed=not tty)
         proc.exec_id = exec_id
         if err:
