@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pyroute2 logs every netlink message at debug level: thousands of lines per container
+    # that bury sampan's own debug output.
+    logging.getLogger("pyroute2").setLevel(logging.INFO)
     if os.geteuid() != 0:
         print("sampand: must run as root (rootless mode is not supported yet)", file=sys.stderr)
         sys.exit(1)

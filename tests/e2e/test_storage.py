@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -429,8 +430,14 @@ def test_vfs_driver_cp_diff_commit_export(sampand_factory, tmp_path):
 def test_commit_pauses_a_running_container_and_rm_anonymous_on_autoremove(sampand):
     name, image = _name("live"), f"live-{uuid.uuid4().hex[:6]}:1"
     _ok(sampand.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
-                       "while true; do date > /tmp/t; sleep 0.01; done"))
+                       "while true; do date > /tmp/t.new; mv /tmp/t.new /tmp/t; sleep 0.01; done"))
     try:
+        # The file is replaced by rename, so a freeze can never catch it half-written;
+        # wait for the first one so the commit has something to keep.
+        deadline = time.monotonic() + 10
+        while sampand.docker("exec", name, "test", "-s", "/tmp/t").returncode != 0:
+            assert time.monotonic() < deadline, "the loop never wrote /tmp/t"
+            time.sleep(0.02)
         _ok(sampand.docker("commit", "-p", name, image))
         st = _inspect(sampand, name)["State"]
         assert st["Running"] and not st["Paused"]  # frozen only during the commit
