@@ -161,6 +161,14 @@ def render(rs: Ruleset) -> str:
     for n in rs.networks:
         if n.masquerade and not n.internal:
             lines.append(f'    ip saddr {n.subnet} oifname != "{n.bridge}" masquerade')
+        # Hairpin: a container reaching a published port of its own bridge (its own or a
+        # neighbour's) through a host address is DNATed back out of the bridge it came from;
+        # without the rewrite the answer would come straight from the target's address and
+        # the client would drop it. Docker's userland proxy does this; here the kernel does.
+        # (Matched on the source subnet: postrouting has no input interface.) Internal
+        # networks publish nothing.
+        if not n.internal:
+            lines.append(f'    ip saddr {n.subnet} oifname "{n.bridge}" ct status dnat masquerade')
     lines += ["  }",
               "  chain forward {",
               "    type filter hook forward priority filter; policy accept;"]

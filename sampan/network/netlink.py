@@ -252,6 +252,7 @@ def add_endpoint(netns: str, ep: EndpointPlan) -> None:
         raise Internal(f"failed to create veth pair {ep.host_veth}: {e}") from None
     finally:
         os.close(fd)
+    _hairpin(ep.host_veth)
     try:
         with _InNetns(netns):
             ns = rtnl.Socket()
@@ -277,6 +278,18 @@ def attach_to_bridge(veth: str, bridge: str) -> None:
     if br is None or idx is None:
         raise Internal(f"cannot attach {veth} to {bridge}: missing link")
     ipr.link("set", index=idx, master=br, state="up")
+    _hairpin(veth)
+
+
+def _hairpin(veth: str) -> None:
+    """Let the bridge send a frame back out of the port it came in on.
+
+    With br_netfilter loaded (as on hosts that ran Docker), a container's connection to a
+    published port of its own, through a host address, is DNATed at the bridge layer and
+    bridged straight back to the port it came from; the bridge drops that unless the port
+    is in hairpin mode. (The firewall's hairpin masquerade rule handles the routed case.)
+    """
+    _write_sysctl(f"/sys/class/net/{veth}/brport/hairpin_mode", "1")
 
 
 def open_in_netns(netns: str, opener: Callable[[], T]) -> T:

@@ -14,6 +14,7 @@ def test_render_table():
     assert "tcp . 8080 : 172.17.0.2 . 80" in text
     assert "127.0.0.1 . udp . 53 : 172.17.0.3 . 5353" in text
     assert 'ip saddr 172.17.0.0/16 oifname != "sampan0" masquerade' in text
+    assert 'ip saddr 172.17.0.0/16 oifname "sampan0" ct status dnat masquerade' in text  # hairpin
     # an internal network gets no masquerade and is cut off from everything else
     assert "10.1.0.0/24" not in text.split("chain forward")[0].split("chain postrouting")[1]
     assert 'iifname "br-x" oifname != "br-x" drop' in text
