@@ -1,0 +1,234 @@
+"""Build context: safe unpacking of the client's tar, compression, caps, .dockerignore applied."""
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import tarfile
+
+import pytest
+
+from sampan.build.context import BuildContext
+from sampan.errors import InvalidParameter
+
+
+def _tar(entries, fmt=tarfile.PAX_FORMAT):
+    """entries: (name, data|None for dir|("sym", target)|("lnk", target)|("chr",)|("fifo",))"""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as t:
+        for name, data in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mtime = 1_600_000_000
+            if data is None:
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(ti)
+            elif isinstance(data, tuple):
+                kind = data[0]
+                ti.type = {"sym": tarfile.SYMTYPE, "lnk": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE,
+                           "fifo": tarfile.FIFOTYPE}[kind]
+                if kind in ("sym", "lnk"):
+                    ti.linkname = data[1]
+                t.addfile(ti)
+            else:
+                ti.size, ti.mode = len(data), 0o644
+                t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def work(tmp_path):
+    w = tmp_path / "tmp"
+    w.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("keep")
+    return w, outside
+
+
+def _files(root):
+    out = {}
+    for dp, dns, fns in os.walk(root):
+        for n in dns + fns:
+            p = os.path.join(dp, n)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                out[rel] = ("->", os.readlink(p))
+            elif os.path.isdir(p):
+                out[rel] = None
+            else:
+                out[rel] = open(p, "rb").read()
+    return out
+
+
+SAMPLE = [("Dockerfile", b"FROM scratch\n"), ("app", None), ("app/main.py", b"print(1)\n"),
+          ("app/link", ("sym", "/etc/passwd")), ("README.md", b"# hi\n")]
+
+
+@pytest.mark.parametrize("compress", [None, gzip.compress, bz2.compress, lzma.compress, "zstd"])
+def test_unpacks_plain_and_compressed(work, compress):
+    data = _tar(SAMPLE)
+    if compress == "zstd":
+        zstandard = pytest.importorskip("zstandard")
+        data = zstandard.ZstdCompressor().compress(data)
+    elif compress:
+        data = compress(data)
+    ctx = BuildContext.from_tar(io.BytesIO(data), work[0])
+    try:
+        assert _files(ctx.root) == {"Dockerfile": b"FROM scratch\n", "app": None,
+                                    "app/main.py": b"print(1)\n", "app/link": ("->", "/etc/passwd"),
+                                    "README.md": b"# hi\n"}
+        assert ctx.read_dockerfile() == ("FROM scratch\n", "Dockerfile")
+        assert ctx.root.is_relative_to(work[0])
+    finally:
+        ctx.cleanup()
+    assert not ctx.private.exists() and os.listdir(work[0]) == []
+
+
+def test_from_path_and_from_dir(work, tmp_path):
+    p = tmp_path / "ctx.tar"
+    p.write_bytes(_tar(SAMPLE))
+    with BuildContext.from_tar(p, work[0]) as ctx:
+        assert (ctx.root / "app/main.py").read_bytes() == b"print(1)\n"
+    assert p.exists()  # the caller's file is left alone
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "Dockerfile").write_text("FROM busybox\n")
+    (src / "sub/f").write_text("x")
+    with BuildContext.from_dir(src, work[0]) as ctx:
+        assert _files(ctx.root) == {"Dockerfile": b"FROM busybox\n", "sub": None, "sub/f": b"x"}
+
+
+@pytest.mark.parametrize("entries,msg", [
+    ([("../evil", b"x")], "escapes"),
+    ([("a/../../evil", b"x")], "escapes"),
+    ([("dev0", ("chr",))], "device"),
+    ([("pipe", ("fifo",))], "fifo"),
+    ([("h", ("lnk", "../outside/secret"))], "escapes"),
+    ([("x/.wh.y", b"")], "reserved"),
+])
+def test_hostile_tars_refused(work, entries, msg):
+    w, outside = work
+    with pytest.raises(InvalidParameter, match=msg):
+        BuildContext.from_tar(io.BytesIO(_tar(entries)), w)
+    assert os.listdir(w) == [] and _files(outside) == {"secret": b"keep"}
+
+
+def test_symlink_then_write_through_refused(work):
+    w, outside = work
+    data = _tar([("d", ("sym", str(outside))), ("d/secret", b"pwned")])
+    with pytest.raises(InvalidParameter):
+        BuildContext.from_tar(io.BytesIO(data), w)
+    assert (outside / "secret").read_text() == "keep" and os.listdir(w) == []
+
+
+def test_absolute_names_are_confined(work):
+    w, outside = work
+    with BuildContext.from_tar(io.BytesIO(_tar([(str(outside / "secret"), b"pwned")])), w) as ctx:
+        assert (ctx.root / str(outside / "secret").lstrip("/")).read_bytes() == b"pwned"
+    assert (outside / "secret").read_text() == "keep"
+
+
+def test_max_bytes_cap(work):
+    w, _ = work
+    data = _tar([("big", b"x" * 300_000), ("Dockerfile", b"FROM scratch\n")])
+    with pytest.raises(InvalidParameter, match="too large"):
+        BuildContext.from_tar(io.BytesIO(gzip.compress(data)), w, max_bytes=100_000)
+    assert os.listdir(w) == []
+    with BuildContext.from_tar(io.BytesIO(data), w, max_bytes=1_000_000) as ctx:
+        assert ctx.size == 300_013
+
+
+def test_header_lying_about_size_is_refused(work):
+    w, _ = work
+    data = bytearray(_tar([("f", b"abc")]))
+    # claim a 1 GiB member in the first header (octal size field), fix the checksum
+    hdr = data[512:1024] if data[156:157] == b"x" else data[0:512]
+    off = 512 if data[156:157] == b"x" else 0
+    hdr[124:136] = b"%011o\0" % (1 << 30)
+    hdr[148:156] = b" " * 8
+    hdr[148:156] = b"%06o\0 " % sum(hdr)
+    data[off:off + 512] = hdr
+    with pytest.raises(InvalidParameter, match="too large"):
+        BuildContext.from_tar(io.BytesIO(bytes(data)), w, max_bytes=1 << 20)
+    with pytest.raises(InvalidParameter):  # no cap: the data simply is not there
+        BuildContext.from_tar(io.BytesIO(bytes(data)), w)
+    assert os.listdir(w) == []
+
+
+def test_garbage_and_empty(work):
+    w, _ = work
+    with pytest.raises(InvalidParameter, match="not a tar"):
+        BuildContext.from_tar(io.BytesIO(b"\0\1\2" * 400), w)
+    with BuildContext.from_tar(io.BytesIO(b""), w) as ctx:
+        assert os.listdir(ctx.root) == []
+        with pytest.raises(InvalidParameter, match="Cannot locate specified Dockerfile: Dockerfile"):
+            ctx.read_dockerfile()
+    # a text body is the Dockerfile itself
+    with BuildContext.from_tar(io.BytesIO(b"FROM busybox\nRUN true\n"), w) as ctx:
+        assert ctx.read_dockerfile() == ("FROM busybox\nRUN true\n", "Dockerfile")
+    assert os.listdir(w) == []
+
+
+def test_dockerignore_applied_daemon_side(work):
+    w, _ = work
+    ignore = b"# build junk\n*.log\nnode_modules\nsecrets/\n!secrets/public.pem\nDockerfile\n.dockerignore\n"
+    data = _tar([("Dockerfile", b"FROM scratch\n"), (".dockerignore", ignore),
+                 ("a.log", b"l"), ("keep.txt", b"k"), ("sub", None), ("sub/b.log", b"b"),
+                 ("node_modules", None), ("node_modules/x", None), ("node_modules/x/i.js", b"j"),
+                 ("secrets", None), ("secrets/key", b"PRIVATE"), ("secrets/public.pem", b"PUB")])
+    with BuildContext.from_tar(io.BytesIO(data), w) as ctx:
+        assert _files(ctx.root) == {"keep.txt": b"k", "sub": None, "sub/b.log": b"b",
+                                    "secrets": None, "secrets/public.pem": b"PUB"}
+        # the Dockerfile was ignored, yet is still readable for the build itself
+        assert ctx.read_dockerfile() == ("FROM scratch\n", "Dockerfile")
+        assert ctx.ignore_file == ".dockerignore"
+
+
+def test_ignored_dir_without_reincluded_children_disappears(work):
+    w, _ = work
+    data = _tar([(".dockerignore", b"docs\n!docs/keep.txt\n"), ("docs", None),
+                 ("docs/a", b"a"), ("docs/sub", None), ("docs/sub/b", b"b")])
+    with BuildContext.from_tar(io.BytesIO(data), w) as ctx:
+        assert _files(ctx.root) == {".dockerignore": b"docs\n!docs/keep.txt\n"}
+
+
+def test_dockerfile_specific_ignore_file(work):
+    w, _ = work
+    data = _tar([("build", None), ("build/app.Dockerfile", b"FROM a\n"),
+                 ("build/app.Dockerfile.dockerignore", b"*.txt\n"),
+                 (".dockerignore", b"*.md\n"), ("a.txt", b"t"), ("a.md", b"m")])
+    with BuildContext.from_tar(io.BytesIO(data), w, dockerfile="build/app.Dockerfile") as ctx:
+        assert not (ctx.root / "a.txt").exists() and (ctx.root / "a.md").exists()
+        assert ctx.read_dockerfile("build/app.Dockerfile") == ("FROM a\n", "build/app.Dockerfile")
+    with BuildContext.from_tar(io.BytesIO(data), w) as ctx:
+        assert (ctx.root / "a.txt").exists() and not (ctx.root / "a.md").exists()
+
+
+def test_read_dockerfile_rules(work):
+    w, outside = work
+    data = _tar([("dockerfile", b"FROM lower\n"), ("empty", b"  \n"),
+                 ("escape", ("sym", str(outside / "secret"))), ("rel", ("sym", "../../../../etc/passwd"))])
+    with BuildContext.from_tar(io.BytesIO(data), w) as ctx:
+        assert ctx.read_dockerfile() == ("FROM lower\n", "dockerfile")
+        with pytest.raises(InvalidParameter, match="cannot be empty"):
+            ctx.read_dockerfile("empty")
+        # symlinks resolve inside the context only: these point at nothing there
+        for name in ("escape", "rel", "../outside/secret", "/etc/passwd"):
+            with pytest.raises(InvalidParameter, match="Cannot locate"):
+                ctx.read_dockerfile(name)
+
+
+def test_dockerignore_speed_on_a_2000_file_context(work):
+    import time
+    w, _ = work
+    entries = [(".dockerignore", b"**/*.pyc\n*.log\nbuild/**\n!build/keep\n.git\n")]
+    for i in range(2000):
+        entries.append((f"d{i % 40}/f{i}.{('py', 'pyc')[i % 2]}", b"x" * 10))
+    with BuildContext.from_tar(io.BytesIO(_tar(entries)), w) as ctx:
+        t = time.perf_counter()
+        ctx._apply_ignore("Dockerfile")  # idempotent: measures the ignore pass alone
+        elapsed = time.perf_counter() - t
+        assert not any(p.suffix == ".pyc" for p in ctx.root.rglob("*"))
+        assert sum(1 for _ in ctx.root.rglob("*.py")) == 1000
+    assert elapsed < 2.0  # ~20 ms here; loose bound for a loaded machine
