@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import fs
+from . import devbpf, fs
 from .resources import FEATURES, HostInfo
 from .v1 import _host_info
 
@@ -48,8 +48,8 @@ class V2Driver:
             "CPURealtime": False, "Cpuset": "cpuset" in c,
             "BlkioWeight": io, "BlkioWeightDevice": io, "BlkioReadBpsDevice": io,
             "BlkioWriteBpsDevice": io, "BlkioReadIOpsDevice": io, "BlkioWriteIOpsDevice": io,
-            # v2 has no devices files: access control needs an eBPF program (not done yet).
-            "Devices": False,
+            # v2 has no devices files: access control is an eBPF program (devbpf.py).
+            "Devices": devbpf.supported(),
         }
         assert set(feats) == set(FEATURES)
         cpus = fs.read(os.path.join(self.root, "cpuset.cpus.effective")).strip()
@@ -85,6 +85,10 @@ class V2Driver:
             except FileExistsError:
                 pass
         self.update(group, resources)
+        if devices:
+            # before any process joins: the init's first open already goes through it.
+            # (No rules at all means no restriction, as on v1.)
+            devbpf.attach(cur, devices)
 
     def update(self, group: str, resources: dict[str, Any]) -> None:
         d = self.path(group)
