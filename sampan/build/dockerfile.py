@@ -1,0 +1,695 @@
+"""Dockerfile parser: text -> stages of instructions, with Docker's grammar and errors.
+
+Follows BuildKit's `frontend/dockerfile/parser` + `instructions` (which Docker's classic builder
+uses too): parser directives, line continuations, comments, JSON vs shell form, heredocs, flags,
+and the per-instruction argument checks. Variables are NOT substituted here: which words get
+substituted, and with which environment, depends on build state (ARG scoping, ENV), so the
+engine calls `expand`, `expand_words`, `expand_args` or `expand_kv` while it executes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import InvalidParameter
+from .shellwords import GO_SPACE, Lexer, expand, expand_heredoc, expand_words, extract_flags, go_quote, is_space, parse_words
+
+__all__ = [
+    "Heredoc", "Instruction", "Stage", "Dockerfile", "parse", "parse_line", "expand",
+    "expand_words", "expand_heredoc", "expand_args", "expand_kv", "parse_kv",
+    "parse_heredoc_word", "flag_true", "duration_ns", "EXPANDED", "INSTRUCTIONS",
+]
+
+INSTRUCTIONS = frozenset({
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+})
+
+# The Dockerfile reference's "Environment replacement" list, plus ARG (its name and default
+# are substituted too, e.g. `ARG B=${A}-x`). ONBUILD is absent: its trigger is substituted
+# when it runs in the child build, as that instruction. RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK
+# are never substituted by the builder (the shell in the container does it).
+EXPANDED = frozenset({
+    "ADD", "ARG", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME",
+    "WORKDIR",
+})
+
+# Docker reads a Dockerfile with bufio.Scanner's default 64 KiB token: a longer physical line
+# is an error. The whole-file cap is ours, against absurd inputs.
+MAX_LINE_BYTES = 64 * 1024
+MAX_DOCKERFILE_BYTES = 16 * 1024 * 1024
+
+_BOM = "\ufeff"
+_WS_SPLIT = re.compile(r"[\t\v\f\r ]+")  # Docker's reWhitespace (ASCII only)
+_DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*")
+_DIRECTIVE_KEYS = frozenset({"syntax", "escape", "check"})
+_HEREDOC = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)")
+_LEADING_TABS = re.compile(r"^\t+", re.M)
+_HEREDOC_CMDS = frozenset({"ADD", "COPY", "RUN"})
+_JSON_FORM = frozenset({"CMD", "ENTRYPOINT", "RUN", "SHELL"})
+_LIST_FORM = frozenset({"ADD", "COPY", "VOLUME"})
+_STRING_FORM = frozenset({"MAINTAINER", "STOPSIGNAL", "USER", "WORKDIR"})
+
+
+@dataclass
+class Heredoc:
+    name: str          # the delimiter word, e.g. "EOF"
+    content: str       # body, with the final newline, after <<- tab stripping
+    expand: bool       # False when the delimiter was quoted ('EOF' / "EOF"): no substitution
+    chomp: bool        # True for <<-
+
+
+@dataclass
+class Instruction:
+    cmd: str                     # upper-case keyword
+    args: list[str]              # see parse(): JSON list, [shell text], or words as written
+    json: bool                   # written in exec/JSON form
+    flags: dict[str, str]        # "--from=x" -> {"from": "x"}; repeated flags joined with "\n"
+    heredocs: list[Heredoc]
+    original: str                # as written, continuation lines joined (Docker's "Step" text)
+    line: int                    # 1-based line where it starts
+    end_line: int = 0            # last line (heredoc bodies included)
+
+
+@dataclass
+class Stage:
+    index: int
+    name: str | None             # lower-cased AS name
+    base: str                    # FROM's image word, unexpanded
+    platform: str | None         # FROM --platform, unexpanded
+    instructions: list[Instruction]
+    line: int
+    original: str = ""           # the FROM line as written (for "Step 1/N : FROM ...")
+
+
+@dataclass
+class Dockerfile:
+    filename: str
+    escape: str
+    meta_args: list[Instruction]
+    stages: list[Stage]
+    directives: dict[str, str] = field(default_factory=dict)   # syntax / check / escape
+    warnings: list[str] = field(default_factory=list)          # empty continuation lines
+
+
+class _Fail(Exception):
+    """Internal: an error at a line, turned into InvalidParameter with the file name."""
+
+    def __init__(self, line: int, msg: str) -> None:
+        super().__init__(msg)
+        self.line = line
+        self.msg = msg
+
+
+class _Directives:
+    """Parser directives: only in the leading run of `# key=value` comment lines; the first
+    other line (a blank, another comment, an instruction) ends the run for good."""
+
+    def __init__(self, escape: str = "\\") -> None:
+        self.done = False
+        self.seen: dict[str, str] = {}
+        self.set_escape(escape)
+
+    def set_escape(self, token: str) -> None:
+        if token not in ("`", "\\"):
+            raise InvalidParameter(f"invalid escape token '{token}' does not match ` or \\")
+        self.escape = token
+        e = re.escape(token)
+        # The escape char as the last non-blank char continues the line, unless it is itself
+        # escaped; a line holding only the escape char continues too.
+        self.continuation = re.compile(rf"([^{e}]){e}[ \t]*\Z|^{e}[ \t]*\Z")
+
+    def feed(self, line: str) -> None:
+        if self.done:
+            return
+        if not line.startswith("#"):
+            self.done = True
+            return
+        m = _DIRECTIVE.fullmatch(line[1:].lstrip(_SPACES))
+        key = m.group(1).lower() if m else ""
+        if key not in _DIRECTIVE_KEYS:
+            self.done = True
+            return
+        if key in self.seen:
+            raise InvalidParameter(f"only one {key} parser directive can be used")
+        self.seen[key] = m.group(2)
+        if key == "escape":
+            self.set_escape(m.group(2))
+
+
+_SPACES = "".join(sorted(GO_SPACE))  # Go's strings.TrimSpace set
+
+
+def _lstrip_go(s: str) -> str:
+    i = 0
+    while i < len(s) and is_space(s[i]):
+        i += 1
+    return s[i:]
+
+
+def _is_comment(raw: str) -> bool:
+    return _lstrip_go(raw).startswith("#")
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines with their endings kept (heredoc bodies are taken verbatim, \\r\\n included)."""
+    lines = text.split("\n")
+    out = [ln + "\n" for ln in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
+    return out
+
+
+def _check_line_size(raw: str, lineno: int) -> None:
+    # Cheap pre-check on characters; only long lines pay for the UTF-8 length.
+    if len(raw) * 4 > MAX_LINE_BYTES and len(raw.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
+        raise _Fail(lineno, f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES - 1}")
+
+
+@dataclass
+class _Node:
+    cmd: str            # keyword as written
+    rest: str           # arguments after the flags
+    flags: list[str]    # raw "--x=y" words
+    original: str
+    line: int
+    end_line: int = 0
+    heredocs: list[Heredoc] = field(default_factory=list)
+    sub: _Node | None = None    # ONBUILD's trigger
+    args: list[str] = field(default_factory=list)
+    json: bool = False
+
+
+def _scan(text: str, d: _Directives, warnings: list[str]) -> list[_Node]:
+    """Physical lines -> logical instructions (BuildKit's parser.Parse)."""
+    lines = _split_lines(text)
+    nodes: list[_Node] = []
+    i = 0
+    n = len(lines)
+    while i < n:
+        raw = lines[i]
+        _check_line_size(raw, i + 1)
+        i += 1
+        start = i
+        tok = _lstrip_go(raw.rstrip("\r\n"))
+        try:
+            d.feed(tok)
+        except InvalidParameter as err:
+            raise _Fail(start, str(err)) from None
+        if tok.startswith("#"):
+            tok = ""
+        line, eol = _trim_continuation(tok, d)
+        if eol and not line:
+            continue
+        parts = [line]
+        empty_cont = False
+        while not eol and i < n:
+            raw = lines[i]
+            _check_line_size(raw, i + 1)
+            i += 1
+            tok = raw.rstrip("\r\n")
+            d.feed(tok)
+            if _is_comment(raw):
+                continue  # comments inside a continuation are dropped
+            if not _lstrip_go(tok):
+                empty_cont = True  # so are empty lines (with a warning)
+                continue
+            tok, eol = _trim_continuation(tok, d)
+            parts.append(tok)
+        line = "".join(parts)
+        if empty_cont:
+            warnings.append(f"Empty continuation line found in: {line}")
+        try:
+            node = _node_from_line(line, d.escape, start)
+        except InvalidParameter as err:
+            raise _Fail(start, str(err)) from None
+        target = node.sub if node.sub is not None else node
+        if target.cmd.upper() in _HEREDOC_CMDS and not target.json and "<<" in line:
+            try:
+                docs = _heredocs_from_line(line)
+            except InvalidParameter as err:
+                raise _Fail(start, str(err)) from None
+            for name, expand_, chomp in docs:
+                body: list[str] = []
+                terminated = False
+                while i < n:
+                    raw = lines[i]
+                    _check_line_size(raw, i + 1)
+                    i += 1
+                    end = raw.rstrip("\r\n")
+                    if chomp:
+                        end = end.lstrip("\t")
+                    if end == name:
+                        terminated = True
+                        break
+                    body.append(raw)
+                if not terminated:
+                    raise _Fail(start, "unterminated heredoc")
+                content = "".join(body)
+                if chomp:
+                    content = _LEADING_TABS.sub("", content)
+                node.heredocs.append(Heredoc(name, content, expand_, chomp))
+        node.end_line = i
+        nodes.append(node)
+    return nodes
+
+
+def _trim_continuation(line: str, d: _Directives) -> tuple[str, bool]:
+    if d.continuation.search(line):
+        return d.continuation.sub(r"\1", line), False
+    return line, True
+
+
+def _node_from_line(line: str, escape: str, lineno: int) -> _Node:
+    stripped = line.strip(_SPACES)
+    parts = _WS_SPLIT.split(stripped, maxsplit=1)
+    cmd = parts[0]
+    rest, flags = "", []
+    if len(parts) == 2:
+        rest, flags = extract_flags(parts[1], escape)
+    rest = rest.strip(_SPACES)
+    node = _Node(cmd, rest, flags, line.strip(_SPACES), lineno)
+    if cmd.upper() == "ONBUILD":
+        if rest:
+            node.sub = _node_from_line(rest, escape, lineno)
+    elif cmd.upper() in INSTRUCTIONS:
+        # Line-level argument errors (non-string JSON arrays, ENV/LABEL syntax) are raised
+        # here, while scanning, as Docker's parser does before it checks instructions.
+        node.args, node.json = _args(cmd.upper(), rest, escape)
+    return node
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(name)  # Go's encoding/json has no NaN/Infinity
+
+
+def _json_list(rest: str) -> list[str] | None:
+    """The JSON array of strings `rest` holds, None when it is not JSON (shell form then);
+    an array holding anything but strings is an error, as in Docker."""
+    rest = _lstrip_go(rest)
+    if not rest.startswith("["):
+        return None
+    try:
+        value = json.loads(rest, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, list):
+        return None
+    if not all(isinstance(v, str) for v in value):
+        raise InvalidParameter("when using JSON array syntax, arrays must be comprised of strings only")
+    return value
+
+
+def parse_heredoc_word(word: str) -> Heredoc | None:
+    """The heredoc a word like `<<EOF`, `<<-"EOF"` or `<< EOF` opens (content empty), or None.
+    COPY/ADD use it to tell inline sources from paths (Docker's MustParseHeredoc)."""
+    try:
+        return _parse_heredoc_word(word)
+    except InvalidParameter:
+        return None
+
+
+def _parse_heredoc_word(word: str) -> Heredoc | None:
+    m = _HEREDOC.fullmatch(word)
+    if not m or not m.group(3):
+        return None
+    rest = m.group(3)
+    words = Lexer(skip_unset=True).process(rest, {})[1]
+    if len(words) != 1:
+        return None
+    raw = Lexer(raw_quotes=True, skip_unset=True).process(rest, {})[1]
+    if len(raw) != 1:
+        raise InvalidParameter(f"internal lexing of heredoc produced inconsistent results: {rest}")
+    # Any quoting in the delimiter (the quote counts differ) turns expansion off.
+    quotes = words[0].count("'") + words[0].count('"')
+    raw_quotes = raw[0].count("'") + raw[0].count('"')
+    return Heredoc(words[0], "", quotes == raw_quotes, m.group(2) == "-")
+
+
+def _heredocs_from_line(line: str) -> list[tuple[str, bool, bool]]:
+    try:
+        words = Lexer(raw_quotes=True, raw_escapes=True, skip_unset=True).process(line, {})[1]
+    except InvalidParameter:
+        words = []  # Docker ignores a line it cannot lex here
+    out = []
+    for w in words:
+        doc = _parse_heredoc_word(w)
+        if doc is not None:
+            out.append((doc.name, doc.expand, doc.chomp))
+    return out
+
+
+def _instruction(node: _Node) -> Instruction:
+    """Apply the instruction's own argument rules (BuildKit's instructions.Parse*)."""
+    cmd = node.cmd.upper()
+    if cmd not in INSTRUCTIONS:
+        raise InvalidParameter(f"unknown instruction: {node.cmd}")
+    if cmd == "ONBUILD":
+        return _onbuild(node)
+    args, flags = _check(cmd, node.args, node.json, node.flags)
+    return Instruction(cmd, args, node.json, flags, node.heredocs, node.original, node.line,
+                       node.end_line or node.line)
+
+
+def _args(cmd: str, rest: str, escape: str) -> tuple[list[str], bool]:
+    if cmd in _JSON_FORM:
+        if not rest:
+            return [], False
+        value = _json_list(rest)
+        return (value, True) if value is not None else ([rest], False)
+    if cmd in _LIST_FORM:
+        value = _json_list(rest)
+        if value is not None:
+            return value, True
+        return _WS_SPLIT.split(rest) if rest else [], False
+    if cmd in ("FROM", "EXPOSE"):
+        return _WS_SPLIT.split(rest) if rest else [], False
+    if cmd in _STRING_FORM:
+        return ([rest] if rest else []), False
+    if cmd == "HEALTHCHECK":
+        # The type word, then the command in JSON or shell form.
+        sep = 0
+        while sep < len(rest) and not is_space(rest[sep]):
+            sep += 1
+        typ, cmdline = rest[:sep], _lstrip_go(rest[sep:])
+        if not typ:
+            return [], False
+        sub, is_json = _args("CMD", cmdline, escape)
+        return [typ, *sub], is_json
+    if cmd in ("ENV", "LABEL"):
+        return _name_val(rest, cmd, escape), False
+    return parse_words(rest, escape), False  # ARG
+
+
+def _onbuild(node: _Node) -> Instruction:
+    if node.sub is None:
+        raise InvalidParameter("ONBUILD requires at least one argument")
+    _check("ONBUILD", [node.sub.cmd], False, node.flags)
+    trigger = node.sub.cmd.upper()
+    if trigger == "ONBUILD":
+        raise InvalidParameter("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+    if trigger in ("MAINTAINER", "FROM"):
+        raise InvalidParameter(f"{trigger} isn't allowed as an ONBUILD trigger")
+    # The trigger is kept as text (Docker stores it so in the image config) with its heredoc
+    # bodies re-attached, so parse_line() can parse it again in the child build.
+    text = re.sub(r"(?i)^\s*ONBUILD\s*", "", node.original, count=1)
+    for doc in node.heredocs:
+        text += "\n" + doc.content + doc.name
+    return Instruction("ONBUILD", [text], False, {}, node.heredocs, node.original, node.line,
+                       node.end_line or node.line)
+
+
+def _decode(text: str | bytes) -> str:
+    if isinstance(text, bytes):
+        if len(text) > MAX_DOCKERFILE_BYTES:
+            raise InvalidParameter(
+                f"Dockerfile too large: {len(text)} bytes (limit {MAX_DOCKERFILE_BYTES})")
+        # Docker passes undecodable bytes through; U+FFFD keeps what follows readable and
+        # keeps every later layer (JSON configs, history) valid UTF-8.
+        text = text.decode("utf-8", "replace")
+    elif len(text) > MAX_DOCKERFILE_BYTES:
+        raise InvalidParameter(f"Dockerfile too large: {len(text)} characters (limit {MAX_DOCKERFILE_BYTES})")
+    if not isinstance(text, str):
+        raise InvalidParameter("Dockerfile must be text")
+    return text[1:] if text.startswith(_BOM) else text
+
+
+def parse(text: str | bytes, filename: str = "Dockerfile") -> Dockerfile:
+    """Parse a whole Dockerfile. Errors are InvalidParameter("<file>:<line>: <message>")."""
+    src = _decode(text)
+    d = _Directives()
+    warnings: list[str] = []
+    try:
+        nodes = _scan(src, d, warnings)
+        if not nodes:
+            raise _Fail(max(1, src.count("\n")), "file with no instructions")
+        meta: list[Instruction] = []
+        stages: list[Stage] = []
+        for node in nodes:
+            try:
+                inst = _instruction(node)
+            except InvalidParameter as err:
+                raise _Fail(node.line, str(err)) from None
+            if inst.cmd == "FROM":
+                name = inst.args[2].lower() if len(inst.args) == 3 else None
+                stages.append(Stage(len(stages), name, inst.args[0], inst.flags.get("platform"),
+                                    [], inst.line, inst.original))
+            elif not stages:
+                if inst.cmd != "ARG":
+                    raise _Fail(inst.line, "no build stage in current context")
+                meta.append(inst)
+            else:
+                stages[-1].instructions.append(inst)
+        if not stages:
+            raise _Fail(nodes[-1].line, "dockerfile contains no stages to build")
+    except _Fail as err:
+        raise InvalidParameter(f"{filename}:{err.line}: {err.msg}") from None
+    return Dockerfile(filename, d.escape, meta, stages, dict(d.seen), warnings)
+
+
+def parse_line(text: str, escape: str = "\\") -> Instruction:
+    """Parse one instruction, e.g. an ONBUILD trigger ("RUN echo hi", or with heredoc bodies
+    on the following lines, as ONBUILD stores them)."""
+    d = _Directives(escape)
+    d.done = True  # a trigger has no directives
+    try:
+        nodes = _scan(text, d, [])
+        if len(nodes) != 1:
+            raise _Fail(1, f"expected one instruction, found {len(nodes)}")
+        try:
+            return _instruction(nodes[0])
+        except InvalidParameter as err:
+            raise _Fail(nodes[0].line, str(err)) from None
+    except _Fail as err:
+        raise InvalidParameter(f"line {err.line}: {err.msg}") from None
+
+
+def parse_kv(words: list[str], instruction: str) -> list[tuple[str, str | None]]:
+    """ENV/LABEL `k=v k2=v2` pairs, legacy `ENV k v w` (value "v w"), or ARG `name[=default]`
+    (value None when there is no default). Works on Instruction.args (unexpanded: expand each
+    key and value afterwards, which is Docker's order; see expand_kv) or on expanded words."""
+    return _parse_kv(words, instruction.upper())
+
+
+def expand_kv(inst: Instruction, env: Mapping[str, str], escape: str = "\\") -> list[tuple[str, str | None]]:
+    """ENV/LABEL/ARG pairs with keys and values substituted as Docker does: the pairs are
+    split first, then each key and value is expanded (so a value with spaces stays one)."""
+    out = []
+    for key, value in parse_kv(inst.args, inst.cmd):
+        k = expand(key, env, escape)
+        out.append((k, None if value is None else expand(value, env, escape)))
+    return out
+
+
+def expand_args(inst: Instruction, env: Mapping[str, str], escape: str = "\\") -> list[str]:
+    """The instruction's args after Docker's substitution for it: EXPOSE splits each word
+    again (`EXPOSE $PORTS`), ADD/COPY/VOLUME/WORKDIR/USER/STOPSIGNAL/FROM expand each arg as one
+    word; instructions not in EXPANDED come back unchanged. Use expand_kv for ENV/LABEL/ARG."""
+    if inst.cmd == "EXPOSE":
+        return [w for a in inst.args for w in expand_words(a, env, escape)]
+    if inst.cmd in ("ENV", "LABEL", "ARG"):
+        raise InvalidParameter(f"{inst.cmd}: use expand_kv")
+    if inst.cmd not in EXPANDED:
+        return list(inst.args)
+    return [expand(a, env, escape) for a in inst.args]
+
+
+def flag_true(inst: Instruction, name: str) -> bool:
+    """A boolean flag's value: bare `--link` and `--link=true` are true."""
+    value = inst.flags.get(name)
+    return value is not None and value.lower() in ("", "true")
+
+
+
+# --- instruction rules (BuildKit's instructions/parse.go and bflag.go) ----------------------
+
+_S, _B, _M = "string", "bool", "strings"   # flag kinds; strings may repeat
+_FLAGS: dict[str, dict[str, str]] = {
+    "ADD": {"chown": _S, "chmod": _S, "link": _B, "keep-git-dir": _B, "checksum": _S,
+            "unpack": _B, "exclude": _M},
+    "COPY": {"chown": _S, "from": _S, "chmod": _S, "link": _B, "exclude": _M, "parents": _B},
+    "FROM": {"platform": _S},
+    "RUN": {"mount": _M, "network": _S, "security": _S, "device": _M},
+    "HEALTHCHECK": {"interval": _S, "timeout": _S, "start-period": _S, "start-interval": _S,
+                    "retries": _S},
+}
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
+
+
+def _flags(cmd: str, raw: list[str]) -> dict[str, str]:
+    spec = _FLAGS.get(cmd, {})
+    out: dict[str, str] = {}
+    for word in raw:
+        if word == "--":
+            break
+        if not word.startswith("--"):
+            raise InvalidParameter(f"arg should start with -- : {word}")
+        flag, has_value, value = word.partition("=")
+        name = flag[2:]
+        kind = spec.get(name)
+        if kind is None:
+            raise InvalidParameter(f"unknown flag: {flag}")
+        if name in out and kind != _M:
+            raise InvalidParameter(f"duplicate flag specified: {flag}")
+        if kind == _B:
+            if has_value and value == "":
+                raise InvalidParameter(f"missing a value on flag: {flag}")
+            if value.lower() not in ("", "true", "false"):
+                raise InvalidParameter(f"expecting boolean value for flag {flag}, not: {value}")
+        elif not has_value:
+            raise InvalidParameter(f"missing a value on flag: {flag}")
+        out[name] = out[name] + "\n" + value if name in out else value
+    return out
+
+
+def _check(cmd: str, args: list[str], is_json: bool, raw_flags: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Docker's argument-count and flag rules, in Docker's order; returns (args, flags)."""
+    n = len(args)
+    if cmd in ("MAINTAINER", "WORKDIR", "USER", "STOPSIGNAL") and n != 1:
+        raise InvalidParameter(f"{cmd} requires exactly one argument")
+    if cmd in ("ADD", "COPY") and n < 2:
+        raise InvalidParameter(f"{cmd} requires at least two arguments, but only one was "
+                               "provided. Destination could not be determined")
+    if cmd in ("ONBUILD", "EXPOSE", "VOLUME", "ARG", "HEALTHCHECK") and n == 0:
+        raise InvalidParameter(f"{cmd} requires at least one argument")
+    if cmd == "FROM":
+        if n == 3 and args[1].lower() == "as":
+            if not _STAGE_NAME.fullmatch(args[2].lower()):
+                raise InvalidParameter(f"invalid name for build stage: {go_quote(args[2])}, "
+                                       "name can't start with a number or contain symbols")
+        elif n != 1:
+            raise InvalidParameter("FROM requires either one or three arguments")
+    if cmd == "HEALTHCHECK":
+        return _healthcheck(args, is_json, raw_flags)
+    # ARG and STOPSIGNAL never look at their flags (Docker ignores them there).
+    flags = {} if cmd in ("ARG", "STOPSIGNAL") else _flags(cmd, raw_flags)
+    if cmd in ("ENV", "LABEL", "ARG"):
+        _parse_kv(args, cmd)
+    elif cmd in ("ADD", "COPY") and parse_heredoc_word(args[-1]) is not None:
+        raise InvalidParameter(f"{cmd} cannot accept a heredoc as a destination")
+    elif cmd == "VOLUME":
+        args = [a.strip(_SPACES) for a in args]
+        if any(not a for a in args):
+            raise InvalidParameter("VOLUME specified can not be an empty string")
+    elif cmd == "SHELL":
+        if n == 0:
+            raise InvalidParameter("SHELL requires at least one argument")
+        if not is_json:
+            raise InvalidParameter("SHELL requires the arguments to be in JSON form")
+    return args, flags
+
+
+def _healthcheck(args: list[str], is_json: bool, raw_flags: list[str]) -> tuple[list[str], dict[str, str]]:
+    typ = args[0].upper()
+    if typ == "NONE":
+        if len(args) != 1:
+            raise InvalidParameter("HEALTHCHECK NONE takes no arguments")
+        return ["NONE"], {}
+    flags = _flags("HEALTHCHECK", raw_flags)
+    if typ != "CMD":
+        raise InvalidParameter(f"Unknown type {go_quote(typ)} in HEALTHCHECK (try CMD)")
+    if len(args) == 1:
+        raise InvalidParameter("Missing command after HEALTHCHECK CMD")
+    for name in ("interval", "timeout", "start-period", "start-interval"):
+        value = flags.get(name, "")
+        if value and 0 < abs(d := duration_ns(value)) and d < 1_000_000:
+            raise InvalidParameter(f"Interval {go_quote(name)} cannot be less than 1ms")
+    retries = flags.get("retries", "")
+    if retries:
+        if not re.fullmatch(r"[+-]?[0-9]+", retries):
+            raise InvalidParameter(f"strconv.ParseInt: parsing {go_quote(retries)}: invalid syntax")
+        r = int(retries)
+        if not -(2**31) <= r < 2**31:
+            raise InvalidParameter(f"strconv.ParseInt: parsing {go_quote(retries)}: value out of range")
+        if r < 0:
+            raise InvalidParameter(f"--retries cannot be negative ({r})")
+    if is_json:
+        return ["CMD", *args[1:]], flags
+    return ["CMD-SHELL", " ".join(args[1:])], flags
+
+
+_UNITS = {"ns": 1, "us": 1000, "\u00b5s": 1000, "\u03bcs": 1000, "ms": 10**6, "s": 10**9,
+          "m": 60 * 10**9, "h": 3600 * 10**9}
+_DUR_NUM = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
+
+
+def duration_ns(value: str) -> int:
+    """Go's time.ParseDuration ("1m30s", "1.5h", "300ms") in nanoseconds, with Go's errors;
+    HEALTHCHECK's --interval/--timeout/--start-period/--start-interval use it."""
+    s, orig = value, go_quote(value)
+    neg = s[:1] == "-"
+    if s[:1] in ("-", "+"):
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise InvalidParameter(f"time: invalid duration {orig}")
+    total = 0
+    while s:
+        m = _DUR_NUM.match(s)
+        whole, frac = m.group(1), m.group(2)
+        if not whole and not frac:
+            raise InvalidParameter(f"time: invalid duration {orig}")
+        s = s[m.end():]
+        j = 0
+        while j < len(s) and s[j] not in ".0123456789":
+            j += 1
+        unit, s = s[:j], s[j:]
+        if not unit:
+            raise InvalidParameter(f"time: missing unit in duration {orig}")
+        if unit not in _UNITS:
+            raise InvalidParameter(f"time: unknown unit {go_quote(unit)} in duration {orig}")
+        scale = _UNITS[unit]
+        total += int(whole or 0) * scale
+        if frac:
+            total += int(frac) * scale // 10 ** len(frac)
+        if total > 2**63 - (0 if neg else 1):
+            raise InvalidParameter(f"time: invalid duration {orig}")
+    return -total if neg else total
+
+
+def _name_val(rest: str, cmd: str, escape: str) -> list[str]:
+    """ENV/LABEL words: `k=v ...` (each word must hold "=") or the legacy `k v...` (two args:
+    the name, and the rest of the line verbatim)."""
+    words = parse_words(rest, escape)
+    if not words:
+        return []
+    if "=" not in words[0]:
+        parts = _WS_SPLIT.split(rest, maxsplit=1)
+        if len(parts) < 2:
+            raise InvalidParameter(f"{cmd} must have two arguments")
+        return parts
+    for w in words:
+        if "=" not in w:
+            raise InvalidParameter(f"Syntax error - can't find = in {go_quote(w)}. "
+                                   "Must be of the form: name=value")
+    return words
+
+
+def _parse_kv(words: list[str], cmd: str) -> list[tuple[str, str | None]]:
+    if not words:
+        raise InvalidParameter(f"{cmd} requires at least one argument")
+    out: list[tuple[str, str | None]] = []
+    if cmd == "ARG":
+        for w in words:
+            name, eq, value = w.partition("=")
+            if eq and not name:
+                raise InvalidParameter("ARG names can not be blank")
+            out.append((name, value if eq else None))
+        return out
+    if "=" not in words[0]:
+        if len(words) < 2:
+            raise InvalidParameter(f"{cmd} must have two arguments")
+        return [(words[0], " ".join(words[1:]))]
+    for w in words:
+        name, eq, value = w.partition("=")
+        if not eq:
+            raise InvalidParameter(f"Syntax error - can't find = in {go_quote(w)}. "
+                                   "Must be of the form: name=value")
+        if not name:
+            raise InvalidParameter(f"{cmd} names can not be blank")
+        out.append((name, value))
+    return out
