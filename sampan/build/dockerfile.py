@@ -47,6 +47,7 @@ _WS_SPLIT = re.compile(r"[\t\v\f\r ]+")  # Docker's reWhitespace (ASCII only)
 _DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*")
 _DIRECTIVE_KEYS = frozenset({"syntax", "escape", "check"})
 _HEREDOC = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LEADING_TABS = re.compile(r"^\t+", re.M)
 _HEREDOC_CMDS = frozenset({"ADD", "COPY", "RUN"})
 _JSON_FORM = frozenset({"CMD", "ENTRYPOINT", "RUN", "SHELL"})
@@ -300,7 +301,9 @@ def _json_list(rest: str) -> list[str] | None:
         return None
     if not all(isinstance(v, str) for v in value):
         raise InvalidParameter("when using JSON array syntax, arrays must be comprised of strings only")
-    return value
+    # Go decodes a lone "\ud800" escape to U+FFFD; Python keeps a surrogate that no UTF-8
+    # writer downstream could encode.
+    return [_SURROGATE.sub("\ufffd", v) for v in value]
 
 
 def parse_heredoc_word(word: str) -> Heredoc | None:
@@ -402,24 +405,22 @@ def _onbuild(node: _Node) -> Instruction:
                        node.end_line or node.line)
 
 
-def _decode(text: str | bytes) -> str:
+def _decode(text: str | bytes, filename: str = "Dockerfile") -> str:
+    if not isinstance(text, (str, bytes)):
+        raise InvalidParameter(f"{filename}: a Dockerfile must be text")
+    if len(text) > MAX_DOCKERFILE_BYTES:
+        raise InvalidParameter(f"{filename}: Dockerfile too large ({len(text)} bytes, limit "
+                               f"{MAX_DOCKERFILE_BYTES})")
     if isinstance(text, bytes):
-        if len(text) > MAX_DOCKERFILE_BYTES:
-            raise InvalidParameter(
-                f"Dockerfile too large: {len(text)} bytes (limit {MAX_DOCKERFILE_BYTES})")
         # Docker passes undecodable bytes through; U+FFFD keeps what follows readable and
         # keeps every later layer (JSON configs, history) valid UTF-8.
         text = text.decode("utf-8", "replace")
-    elif len(text) > MAX_DOCKERFILE_BYTES:
-        raise InvalidParameter(f"Dockerfile too large: {len(text)} characters (limit {MAX_DOCKERFILE_BYTES})")
-    if not isinstance(text, str):
-        raise InvalidParameter("Dockerfile must be text")
     return text[1:] if text.startswith(_BOM) else text
 
 
 def parse(text: str | bytes, filename: str = "Dockerfile") -> Dockerfile:
     """Parse a whole Dockerfile. Errors are InvalidParameter("<file>:<line>: <message>")."""
-    src = _decode(text)
+    src = _decode(text, filename)
     d = _Directives()
     warnings: list[str] = []
     try:
@@ -501,7 +502,6 @@ def flag_true(inst: Instruction, name: str) -> bool:
     """A boolean flag's value: bare `--link` and `--link=true` are true."""
     value = inst.flags.get(name)
     return value is not None and value.lower() in ("", "true")
-
 
 
 # --- instruction rules (BuildKit's instructions/parse.go and bflag.go) ----------------------

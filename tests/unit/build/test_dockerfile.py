@@ -442,3 +442,11 @@ def test_invalid_utf8_is_replaced_not_fatal() -> None:
 def test_result_types() -> None:
     df = parse("FROM x\n")
     assert isinstance(df, Dockerfile) and df.filename == "Dockerfile" and df.stages[0].instructions == []
+
+
+def test_hostile_sizes_and_types() -> None:
+    big = b"FROM x\n" + b"# pad\n" * (3 * 1024 * 1024)
+    assert "Dockerfile too large" in error(big)
+    assert "must be text" in error(12)  # type: ignore[arg-type]
+    i = one('CMD ["\\ud800x"]')
+    assert i.args == ["\ufffdx"]                 # a lone surrogate can't reach a UTF-8 writer
