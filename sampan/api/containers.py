@@ -9,7 +9,6 @@ import time
 from ..errors import InvalidParameter
 from ..monitor.logfile import parse_rfc3339_nano
 from ..monitor.process import Attach, parse_detach_keys
-from ..monitor.protocol import frame
 from .http import Request, Response, Router, empty, json_response
 
 RAW = "application/vnd.docker.raw-stream"
@@ -135,11 +134,11 @@ async def logs(req: Request) -> Response | None:
     tty = bool(c.config.get("Tty"))
     gen = eng.containers.logs(c.id, stdout=stdout, stderr=stderr, follow=req.q_bool("follow"),
                               since=_time_param(req, "since"), until=_time_param(req, "until"),
-                              tail=tail, timestamps=req.q_bool("timestamps"))
+                              tail=tail, timestamps=req.q_bool("timestamps"), tty=tty)
     w = await req.start_stream(RAW if tty else MUX)
     try:
-        async for stream, data in gen:
-            await w.write(data if tty else frame(stream, data))
+        async for chunk in gen:  # whole chunks of frames (engine/logread.py)
+            await w.write(chunk)
     except ConnectionError:
         return None
     await w.end()
@@ -165,15 +164,11 @@ async def attach(req: Request) -> Response | None:
         detach = b""
     hj = await req.hijack(RAW if tty else MUX)
     if want_logs:
-        from ..monitor.logfile import read_entries
+        from ..engine.logread import read_all_sync
         os.set_blocking(hj.fd, True)
-        for _, e in read_entries(c.log_path):
-            s = 2 if e.get("stream") == "stderr" else 1
-            if (s == 1 and not stdout) or (s == 2 and not stderr):
-                continue
-            data = e.get("log", "").encode()
+        for chunk in read_all_sync(c, stdout, stderr, tty):
             try:
-                os.write(hj.fd, data if tty else frame(s, data))
+                os.write(hj.fd, chunk)
             except OSError:
                 break
         os.set_blocking(hj.fd, False)

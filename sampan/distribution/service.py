@@ -26,6 +26,7 @@ from .pull import Puller, Resolved, resolve
 from .push import BlobSources, Pusher, push_scopes
 from .spool import Transfers
 from .transport import Registry, RegistryDenied, RegistryError, RegistryOptions
+from ..events.hooks import image_transferred
 
 HUB_HOST = "registry-1.docker.io"
 HUB_INDEX = "index.docker.io"
@@ -56,6 +57,7 @@ class DistributionService:
         self.pusher = Pusher(images, self.sources, self.tmp_dir, int(extra.get("max-concurrent-uploads") or 5))
         self._regs: dict[tuple, Registry] = {}
         self._lock = threading.Lock()
+        self.events: Any = None  # the engine's EventService: pull/push events
 
     # -- registries -------------------------------------------------------------------------------
     def registry(self, host: str, creds: Credentials, base_url: str | None = None) -> Registry:
@@ -121,6 +123,7 @@ class DistributionService:
         emit(status(f"Digest: {res.top_digest}"))
         shown = res.ref.familiar()
         emit(status(f"Status: {'Downloaded newer image' if new else 'Image is up to date'} for {shown}"))
+        image_transferred(self.events, self.images, "pull", res.ref, image_id)
         return image_id
 
     def list_tags(self, reg: Registry, repo: str, limit: int = 10000) -> list[str]:
@@ -189,6 +192,7 @@ class DistributionService:
             self.images.add_repo_digest(image_id, f"{ref.name}@{digest}")
             emit(status(f"{ref.tag}: digest: {digest} size: {size}"))
             emit({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": digest, "Size": size}})
+            image_transferred(self.events, self.images, "push", ref, image_id)
 
     # -- login, search, inspect -------------------------------------------------------------------
     def login(self, creds: Credentials, server: str) -> dict[str, str]:
@@ -295,7 +299,9 @@ def _search_match(e: dict[str, Any], filters: dict[str, list[str]]) -> bool:
 def new_service(engine: Any) -> DistributionService:
     cfg = engine.config
     db = getattr(engine, "db", None) or engine.images.db
-    return DistributionService(engine.images, db, cfg.tmp_dir, getattr(cfg, "extra", {}))
+    svc = DistributionService(engine.images, db, cfg.tmp_dir, getattr(cfg, "extra", {}))
+    svc.events = getattr(engine, "events", None)
+    return svc
 
 
 __all__ = ["DistributionService", "PullPlan", "Reporter", "new_service", "push_scopes"]

@@ -108,7 +108,8 @@ class Container:
     # -- paths --------------------------------------------------------------------------------
     @property
     def log_path(self) -> str:
-        return f"{self.dir}/{self.id}-json.log"
+        from .logread import log_path  # json-file's or local's, by the container's driver
+        return log_path(self)
 
     @property
     def upper_dir(self) -> str:

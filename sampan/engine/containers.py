@@ -22,6 +22,7 @@ from . import createconfig
 from .listing import match_labels
 from .container import Container, State, new_id, now_rfc3339, random_name, validate_name
 from .monitorclient import MonitorLink, monitor_request
+from ..events import hooks as event_hooks
 
 log = logging.getLogger("sampan.containers")
 
@@ -138,8 +139,8 @@ class ContainerService:
         if host["Runtime"] not in ("sampan", "runc", "crun"):
             raise InvalidParameter(f"unknown or invalid runtime name: {host['Runtime']}")
         warnings = self.engine.cgroups.validate(host)  # Docker's 400s before anything exists
+        _merge_log_config(host, self.config)  # daemon.json log-driver/log-opts; Docker's checks
         host = createconfig.fill_host_config(host)
-        _merge_log_config(host, self.config)  # daemon.json log-opts; Docker's checks
         from ..volumes import hooks as volume_hooks
         mounts, made_volumes = volume_hooks.prepare(self.engine, merged, host)
         try:
@@ -320,6 +321,7 @@ class ContainerService:
             pass
         self.config.monitors_dir.mkdir(parents=True, exist_ok=True)
         tty = bool(c.config.get("Tty"))
+        log_set = _log_settings(c)
         ms = monitor.MonitorSpec(
             id=c.id, spec=spec, rootfs_mount=rootfs_mount, tty=tty,
             open_stdin=bool(c.config.get("OpenStdin")),
@@ -332,7 +334,8 @@ class ContainerService:
             # is data, and binary data holds any byte pair (ctrl-p ctrl-q included).
             detach_keys=monitor.DEFAULT_DETACH_KEYS if tty else b"",
             log_path="" if _log_type(c) == "none" else c.log_path,
-            log_rotation=_log_rotation(c), exit_path=os.path.join(c.dir, "exit.json"),
+            log_rotation=(log_set.max_size, log_set.max_file), log_driver=log_set.driver,
+            log_compress=log_set.compress, exit_path=os.path.join(c.dir, "exit.json"),
             socket_path=str(self.config.monitors_dir / f"{c.id}.sock"), bundle=bundle,
             runtime=runtime_path, new_pidns=(c.host_config.get("PidMode") != "host") and runtime == "sampan",
             cgroup_dirs=tuple(cgroup_dirs))
@@ -357,6 +360,8 @@ class ContainerService:
         self._save(c)
         self._links[c.id] = link
         asyncio.get_running_loop().create_task(self._watch(c, link))
+        event_hooks.volumes_mounted(self.engine, c)
+        event_hooks.network_joined(self.engine, c)
         self.engine.events.container(c, "start")
         self.engine.health.on_start(c)
 
@@ -405,6 +410,8 @@ class ContainerService:
         if c.state.OOMKilled:
             self.engine.events.container(c, "oom")
         self.engine.events.container(c, "die", exitCode=c.state.ExitCode)
+        event_hooks.network_left(self.engine, c)
+        event_hooks.volumes_unmounted(self.engine, c)
         await self.engine.networks.release(c)
         if (c.host_config.get("Runtime") or "sampan") != "sampan":
             release_rootfs(c)
@@ -738,8 +745,8 @@ class ContainerService:
         return list_containers(self, all, limit, size, filters)
 
     def logs(self, ref: str, **opts: Any) -> AsyncIterator[tuple[int, bytes]]:
-        """(stream, bytes) from the container's json-file log; see `logs.read_logs`."""
-        from .logs import read_logs
+        """The container's log (json-file or local); see `logread.read_logs`."""
+        from .logread import read_logs
 
         c = self.get(ref)
         if _log_type(c) not in ("json-file", "local"):  # before the stream's head is sent
@@ -769,22 +776,15 @@ def _log_type(c: Container) -> str:
     return (c.host_config.get("LogConfig") or {}).get("Type") or "json-file"
 
 
-def _log_rotation(c: Container) -> tuple[int, int]:
-    from ..monitor.logrotate import rotation
-    return rotation((c.host_config.get("LogConfig") or {}).get("Config"))
+def _log_settings(c: Container) -> Any:
+    from ..monitor.logrotate import settings
+    return settings(c.host_config.get("LogConfig"))
 
 
 def _merge_log_config(host: dict, config: Any) -> None:
-    """As dockerd's mergeAndVerifyLogConfig: the daemon's log-opts fill what the container's
-    LogConfig of the same driver leaves out; then the options are checked."""
-    from ..monitor.logrotate import validate
-    lc = host.get("LogConfig") or {}
-    lc["Config"] = dict(lc.get("Config") or {})
-    if (lc.get("Type") or "json-file") == (config.log_driver or "json-file"):
-        for k, v in (config.log_opts or {}).items():
-            lc["Config"].setdefault(k, v)
-    host["LogConfig"] = lc
-    validate(lc)
+    """As dockerd's mergeAndVerifyLogConfig (monitor/logrotate.merge_log_config)."""
+    from ..monitor.logrotate import merge_log_config
+    merge_log_config(host, config.log_driver, config.log_opts)
 
 
 def _read_json(path: str) -> dict | None:

@@ -44,6 +44,7 @@ class Engine:
         from ..volumes import VolumeService
         from ..volumes.hooks import usage as _volume_usage
         self.volumes = VolumeService(config.data_root, self.db, lambda: _volume_usage(self))
+        self.volumes.events = self.events
         self.containerfs = ContainerFS(self)
         self.storage_driver = self._pick_driver(config.storage_driver)
 

@@ -10,6 +10,11 @@
 - `subscribe()`: a `Subscription` whose queue is unbounded per client, so a slow reader
   loses nothing; the HTTP side writes as fast as the client reads.
 - `filters.EventFilter`: Docker's `filters` semantics (daemon/events/filter.go).
+- `emit` may be called from a worker thread (pull and push run in one): the event is then
+  handed to the event loop's thread, where the ring, the subscribers' queues and the batched
+  writes live, since none of them is thread-safe.
+- `hooks`: the engine's call sites (network connect/disconnect at start and exit, volume
+  mount/unmount, pull/push), so the core only carries one-line calls.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import collections
 import json
 import logging
+import threading
 import time
 from typing import Any, Iterable
 
@@ -94,6 +100,8 @@ class EventService:
         self._pending: list[dict] = []
         self._flush_scheduled = False
         self._written = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         if db is not None:
             db.migrate(SCHEMA)
             self.load_ring()
@@ -102,6 +110,24 @@ class EventService:
     def emit(self, type_: str, action: str, actor_id: str,
              attributes: dict[str, str] | None = None) -> dict[str, Any]:
         ev = message(type_, action, actor_id, attributes)
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread and not loop.is_closed():
+            # From a worker thread: published on the loop's thread (its order there decides
+            # timeNano's tie-breaking, as for any other event).
+            loop.call_soon_threadsafe(self._publish, ev)
+            return ev
+        self._bind_loop()
+        return self._publish(ev)
+
+    def _bind_loop(self) -> None:
+        if self._loop is None:
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._loop_thread = threading.get_ident()
+
+    def _publish(self, ev: dict[str, Any]) -> dict[str, Any]:
         last = self._ring[-1]["timeNano"] if self._ring else 0
         if ev["timeNano"] <= last:
             # Keep times strictly increasing, so `since`/`until` replays are stable.
@@ -169,6 +195,7 @@ class EventService:
 
     # -- reading ---------------------------------------------------------------------------------
     def subscribe(self, filt: EventFilter | None = None) -> Subscription:
+        self._bind_loop()
         s = Subscription(self, filt)
         self._subs.add(s)
         return s

@@ -9,6 +9,9 @@
   seen as exec_create/exec_start/exec_die events); its output (stdout and stderr, first 4 KiB)
   and exit code go into `State.Health.Log` (the last 5). Exit 0 is healthy; anything else,
   a timeout included (ExitCode -1), is a failure; `Retries` failures in a row are unhealthy.
+- A paused container runs no checks (none is started while it is frozen, and a result that
+  comes back after a pause is dropped), so its status stays what it was; they resume after
+  unpause.
 - A change of status is a `health_status: <status>` event; when the container stops the
   status becomes `unhealthy`, as dockerd's CloseMonitorChannel does.
 
@@ -200,6 +203,10 @@ class HealthMonitor:
                 result = await self._probe(c, cmd, t.timeout)
                 if not self._current(c, started_at):
                     return
+                if c.state.Paused:
+                    # Frozen while the probe ran (it then hangs or times out): its result says
+                    # nothing about the service, and a paused container keeps its status.
+                    continue
                 old, new = record(c.state.Health, result, start_ns, started_ns, t)
                 try:
                     self.engine.containers._save(c)

@@ -11,7 +11,9 @@ import json
 import os
 import time
 from datetime import datetime
-from typing import Iterator
+from typing import Any, Iterator
+
+from .locallog import LocalWriter
 
 # Docker splits log lines longer than 16 KiB into several entries.
 MAX_LINE = 16 * 1024
@@ -47,10 +49,11 @@ def parse_rfc3339_nano(s: str) -> int:
 class LogWriter:
     """Buffered per stream until a newline, as Docker's json-file driver does."""
 
-    def __init__(self, path: str, max_size: int = 0, max_file: int = 1) -> None:
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1, compress: bool = False) -> None:
         self._path = path
         self._max_size = max_size  # 0: unbounded; else rotate as json-file's max-size/max-file
         self._max_file = max_file
+        self._compress = compress
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self._size = os.fstat(self._fd).st_size
         self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
@@ -59,7 +62,7 @@ class LogWriter:
         if self._max_size and self._size and self._size + len(data) > self._max_size:
             from .logrotate import rotate
             os.close(self._fd)
-            rotate(self._path, self._max_file)
+            rotate(self._path, self._max_file, self._compress)
             self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
             self._size = os.fstat(self._fd).st_size
         os.write(self._fd, data)
@@ -81,14 +84,24 @@ class LogWriter:
             buf = buf[nl + 1:]
         self._partial[stream] = buf
         if out:
-            self._append(b"".join(out))
+            self._append_entries(out)
+
+    def _append_entries(self, out: list[bytes]) -> None:
+        blob = b"".join(out)
+        if not self._max_size or self._size + len(blob) <= self._max_size:
+            self._append(blob)
+            return
+        # Would pass max-size: entry by entry, so the rotation falls between two entries and
+        # no file grows past max-size by more than one entry (as dockerd checks per message).
+        for e in out:
+            self._append(e)
 
     def flush(self) -> None:
         now = rfc3339_nano(time.time_ns())
         out = [self._entry(s, b, now) for s, b in self._partial.items() if b]
         self._partial = {"stdout": b"", "stderr": b""}
         if out:
-            self._append(b"".join(out))
+            self._append_entries(out)
 
     @staticmethod
     def _entry(stream: str, data: bytes, now: str) -> bytes:
@@ -99,6 +112,14 @@ class LogWriter:
     def close(self) -> None:
         self.flush()
         os.close(self._fd)
+
+
+def open_writer(path: str, driver: str = "json-file", max_size: int = 0, max_file: int = 1,
+                compress: bool = False) -> Any:
+    """The monitor's log writer for a container's log driver (json-file or local)."""
+    if driver == "local":
+        return LocalWriter(path, max_size, max_file, compress)
+    return LogWriter(path, max_size, max_file, compress)
 
 
 def read_entries(path: str, offset: int = 0) -> Iterator[tuple[int, dict]]:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 from ..runtime import console as _console
 from ..cgroups import fs as _cgroupfs
 from . import protocol
-from .logfile import LogWriter, rfc3339_nano
+from .logfile import open_writer, rfc3339_nano
 from .spec import DEFAULT_DETACH_KEYS, Attach, MonitorSpec, parse_detach_keys  # noqa: F401 - re-exported for the engine
 from .streams import StreamIO, _Proc
 
@@ -178,7 +178,8 @@ class Monitor(StreamIO):
             return {"event": "start_failed", **info}
         proc = _Proc(pid, master, outs, master if ms.tty and ms.open_stdin else stdin_w,
                      ms.stdin_once, framed=not ms.tty)
-        proc.log = LogWriter(ms.log_path, *ms.log_rotation) if ms.log_path else None  # "none" driver
+        proc.log = (open_writer(ms.log_path, ms.log_driver, *ms.log_rotation, ms.log_compress)
+                    if ms.log_path else None)  # "none" driver
         self.main = proc
         self._register_proc(proc)
         for a in attaches:

@@ -26,7 +26,9 @@ class MonitorSpec:
     detach_keys: bytes = DEFAULT_DETACH_KEYS
     console_size: tuple[int, int] | None = None  # (height, width): HostConfig.ConsoleSize
     cgroup_dirs: tuple[str, ...] = ()  # the container's cgroup (one dir per v1 hierarchy)
-    log_rotation: tuple[int, int] = (0, 1)  # json-file (max-size bytes or 0, max-file)
+    log_rotation: tuple[int, int] = (0, 1)  # (max-size bytes or 0, max-file)
+    log_driver: str = "json-file"           # or "local" (monitor/locallog.py)
+    log_compress: bool = False              # gzip rotated files (monitor/logrotate.py)
 
 
 @dataclass

@@ -94,6 +94,7 @@ class VolumeService:
         self.db = db
         db.migrate(SCHEMA)
         self._usage: UsageFn = usage or (lambda: [])
+        self.events: Any = None  # the engine's EventService: create/destroy events
         for entry in self.root.iterdir():
             if entry.name.startswith(".tmp-") and not mounts_under(str(entry)):
                 shutil.rmtree(entry, ignore_errors=True)
@@ -172,6 +173,8 @@ class VolumeService:
         except Exception:
             shutil.rmtree(final, ignore_errors=True)
             raise
+        if self.events is not None:
+            self.events.volume(name, "create", driver)
         return v, True
 
     def create_anonymous(self, labels: dict | None = None, opts: dict | None = None) -> Volume:
@@ -196,6 +199,8 @@ class VolumeService:
         self._unmount(name)
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM volumes WHERE name = ?", (name,))
+        if self.events is not None:
+            self.events.volume(name, "destroy", "local")
         # Rename first so a crash mid-delete leaves a .tmp- dir start-up removes.
         d = self.root / name
         if d.exists():
