@@ -99,8 +99,8 @@ def test_keywords_are_case_insensitive() -> None:
 
 def test_unknown_instruction_names_file_and_line() -> None:
     assert error("FROM x\n\nRUN a\nFOO bar\n", "Dockerfile.prod") == (
-        "Dockerfile.prod:4: unknown instruction: FOO")
-    assert error("FROM x\nrunn a\n").endswith("unknown instruction: runn")
+        "Dockerfile.prod:4: unknown instruction: FOO (did you mean FROM?)")
+    assert error("FROM x\nrunn a\n").endswith("unknown instruction: runn (did you mean run?)")
 
 
 def test_empty_and_stageless_files() -> None:
@@ -212,7 +212,7 @@ def test_flags() -> None:
 
 
 @pytest.mark.parametrize("line, message", [
-    ("COPY --form=x a b", "unknown flag: --form"),
+    ("COPY --form=x a b", "unknown flag: --form (did you mean from?)"),
     ("RUN --help", "unknown flag: --help"),
     ("ENV --x=1 a=b", "unknown flag: --x"),
     ("WORKDIR --y /x", "unknown flag: --y"),
@@ -450,3 +450,10 @@ def test_hostile_sizes_and_types() -> None:
     assert "must be text" in error(12)  # type: ignore[arg-type]
     i = one('CMD ["\\ud800x"]')
     assert i.args == ["\ufffdx"]                 # a lone surrogate can't reach a UTF-8 writer
+
+
+def test_did_you_mean() -> None:
+    assert error("FROM x\nRUNN a\n").endswith("unknown instruction: RUNN (did you mean RUN?)")
+    assert error("FROM x\ncopyy a b\n").endswith("unknown instruction: copyy (did you mean copy?)")
+    assert error("FROM x\nXYZZY a\n").endswith("unknown instruction: XYZZY")
+    assert error("FROM x\nCOPY --chownn=1 a b\n").endswith("unknown flag: --chownn (did you mean chown?)")
