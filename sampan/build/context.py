@@ -7,10 +7,11 @@ beside the context (`<private>/ignored/`): COPY never sees them, yet an ignored 
 (or one the docker CLI added under a random name for `-f` outside the context) can still be
 read, as Docker reads it before removing it.
 
-Safety: the tar is first scanned header by header (only files, directories, symlinks and
-hardlinks; no `.wh.` names; sizes summed against the cap and the free space), then unpacked by
-`sampan.archive.extract_layer`, which confines every entry (`..`, absolute names, symlinked
-parents, hardlinks to outside) to the directory.
+Safety and speed: the tar is read once. A guard between the decompressor and
+`sampan.archive.extract_layer` judges every header as the bytes go by (only files, directories,
+symlinks and hardlinks; no `.wh.` names; sizes summed against the cap and the free space), and
+the extractor confines every entry (`..`, absolute names, symlinked parents, hardlinks to
+outside) to the directory. Nothing is spooled.
 """
 
 from __future__ import annotations
@@ -106,76 +107,36 @@ class BuildContext:
             cap = min(cap, max_bytes)
         if isinstance(src, (str, os.PathLike)):
             with open(src, "rb") as f:
-                reader, kind = open_decompressed(f)
-                if kind == "none":
-                    # already a plain tar on our disk: scan and extract it in place
-                    if os.fstat(f.fileno()).st_size > cap + (1 << 20):
-                        _too_big(cap, max_bytes)
-                    self._scan_and_extract(Path(src), cap, max_bytes)
-                    return
-                self._spool_then_extract(reader, cap, max_bytes)
-                return
+                self._stream(f, cap, max_bytes)
+        else:
+            self._stream(src, cap, max_bytes)
+
+    def _stream(self, src: BinaryIO, cap: int, max_bytes: int | None) -> None:
+        """One pass: decompress, judge every header as the bytes go by (_TarGuard), extract."""
         reader, _kind = open_decompressed(src)
-        self._spool_then_extract(reader, cap, max_bytes)
-
-    def _spool_then_extract(self, reader: BinaryIO, cap: int, max_bytes: int | None) -> None:
-        """Write the uncompressed tar beside the context (bounded by the cap), then extract."""
-        spool = self.private / "context.tar"
-        total = 0
-        with open(spool, "wb") as out:
-            while True:
-                data = reader.read(_CHUNK)
-                if not data:
-                    break
-                total += len(data)
-                # headers and padding are part of the tar too: allow a little slack over the cap
-                if total > cap + (1 << 20) + cap // 8:
-                    _too_big(cap, max_bytes)
-                out.write(data)
-        try:
-            self._scan_and_extract(spool, cap, max_bytes)
-        finally:
-            spool.unlink(missing_ok=True)
-
-    def _scan_and_extract(self, tar_path: Path, cap: int, max_bytes: int | None) -> None:
-        total = 0
-        try:
-            with tarfile.open(tar_path, "r:") as tar:
-                for ti in tar:
-                    _check_member(ti)
-                    if ti.isreg():
-                        total += ti.size
-                        if total > cap:
-                            _too_big(cap, max_bytes)
-        except tarfile.ReadError as e:
-            if self._dockerfile_body(tar_path):
-                return
-            raise InvalidParameter(f"invalid build context: not a tar archive ({e})") from None
-        except tarfile.TarError as e:
-            raise InvalidParameter(f"invalid build context tar: {e}") from None
-        if total == 0 and tar_path.stat().st_size == 0:
+        head = _read_exactly(reader, tarfile.BLOCKSIZE)
+        if not head:
             return  # an empty body: an empty context
-        with open(tar_path, "rb") as f:
-            extract_layer(f, self.root, whiteouts="apply")
-        self.size = total
+        if not _looks_like_tar(head):
+            if self._dockerfile_body(head, reader):
+                return
+            raise InvalidParameter("invalid build context: not a tar archive")
+        guard = _TarGuard(_Replay(head, reader), cap, max_bytes)
+        extract_layer(guard, self.root, whiteouts="apply")  # type: ignore[arg-type]
+        self.size = guard.total
 
-    def _dockerfile_body(self, tar_path: Path) -> bool:
-        """A body that is text, not a tar: it is the Dockerfile (`docker build - < Dockerfile`
-        through a client that does not wrap it)."""
-        size = tar_path.stat().st_size
-        if size == 0:
-            return True
-        if size > MAX_DOCKERFILE:
-            return False
-        data = tar_path.read_bytes()
-        if b"\0" in data:
+    def _dockerfile_body(self, head: bytes, reader: BinaryIO) -> bool:
+        """A body that is text, not a tar, is the Dockerfile itself (`docker build - <
+        Dockerfile` through a client that does not wrap it in a tar)."""
+        data = head + _read_exactly(reader, MAX_DOCKERFILE + 1 - len(head))
+        if len(data) > MAX_DOCKERFILE or b"\0" in data:
             return False
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
             return False
         (self.root / DEFAULT_DOCKERFILE).write_bytes(data)
-        self.size = size
+        self.size = len(data)
         return True
 
     # -- .dockerignore ----------------------------------------------------------------------------
@@ -266,19 +227,249 @@ def _too_big(cap: int, max_bytes: int | None) -> None:
         f"build context is too large: over the {cap} bytes of free space in the data root")
 
 
-def _check_member(ti: tarfile.TarInfo) -> None:
-    if not (ti.isreg() or ti.isdir() or ti.issym() or ti.islnk()):
-        kind = ("a device" if ti.ischr() or ti.isblk() else "a fifo" if ti.isfifo()
-                else f"an entry of type {ti.type!r}")
-        raise InvalidParameter(f"invalid build context: {ti.name!r} is {kind}")
-    parts = clean_name(ti.name)  # refuses names that climb out
+def _read_exactly(f: BinaryIO, n: int) -> bytes:
+    parts, left = [], n
+    while left > 0:
+        b = f.read(min(left, _CHUNK))
+        if not b:
+            break
+        parts.append(b)
+        left -= len(b)
+    return b"".join(parts)
+
+
+def _looks_like_tar(block: bytes) -> bool:
+    if len(block) < tarfile.BLOCKSIZE:
+        return False
+    if block == bytes(tarfile.BLOCKSIZE):
+        return True  # an empty archive
+    try:
+        tarfile.TarInfo.frombuf(block, tarfile.ENCODING, "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+class _Replay:
+    def __init__(self, head: bytes, f: BinaryIO) -> None:
+        self._head, self._f = head, f
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            return data
+        return self._f.read(n if n and n > 0 else _CHUNK)
+
+
+_DATA_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE))
+_OK_TYPES = _DATA_TYPES | {tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE}
+_META_TYPES = frozenset((tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME,
+                         tarfile.GNUTYPE_LONGLINK))
+_MAX_META = 1 << 20
+
+
+def _block(n: int) -> int:
+    return (n + tarfile.BLOCKSIZE - 1) // tarfile.BLOCKSIZE * tarfile.BLOCKSIZE
+
+
+class _TarGuard:
+    """Passes the tar bytes through unchanged while judging every header on the way, before
+    the extractor (which reads chunks of it) can act on any byte of a chunk holding a bad one.
+
+    It accepts what clients send as a build context: ustar/pax/GNU headers for files,
+    directories, symlinks and hardlinks, with pax or GNU long names. Devices, fifos, sparse
+    files, `.wh.` names, names that climb out, and meta headers stacked in ways whose meaning
+    differs between tar readers are refused. Its idea of where each header starts is
+    tarfile's (the extractor's) own: data follows regular members only, a pax `size`
+    replaces the header's, one zero block or an invalid header ends the archive."""
+
+    def __init__(self, f: BinaryIO, cap: int, max_bytes: int | None) -> None:
+        self._f = f
+        self._cap, self._max_bytes = cap, max_bytes
+        self._hdr = bytearray()
+        self._skip = 0              # bytes (data + padding) before the next header
+        self._meta_kind: bytes | None = None
+        self._meta = bytearray()
+        self._meta_left = 0
+        self._pending: dict[bytes, object] = {}  # meta headers seen for the next member
+        self._done = False
+        self.total = 0              # bytes of regular files
+        self.members = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n if n and n > 0 else _CHUNK)
+        if data and not self._done:
+            self._feed(memoryview(data))
+        return data
+
+    def _feed(self, view: memoryview) -> None:
+        pos, end = 0, len(view)
+        while pos < end and not self._done:
+            if self._skip:
+                take = min(self._skip, end - pos)
+                if self._meta_kind is not None and self._meta_left:
+                    keep = min(take, self._meta_left)
+                    self._meta += view[pos:pos + keep]
+                    self._meta_left -= keep
+                self._skip -= take
+                pos += take
+                if not self._skip and self._meta_kind is not None:
+                    self._end_meta()
+                continue
+            need = tarfile.BLOCKSIZE - len(self._hdr)
+            self._hdr += view[pos:pos + need]
+            pos += min(need, end - pos)
+            if len(self._hdr) == tarfile.BLOCKSIZE:
+                block = bytes(self._hdr)
+                self._hdr.clear()
+                self._header(block)
+
+    def _header(self, block: bytes) -> None:
+        fast = _plain_header(block)
+        if fast is not None:
+            type_, name, link, size = fast
+        else:
+            try:
+                ti = tarfile.TarInfo.frombuf(block, tarfile.ENCODING, "surrogateescape")
+            except tarfile.HeaderError:
+                if self.members == 0 and not self._pending:
+                    raise InvalidParameter("invalid build context: not a tar archive") from None
+                if self._pending:
+                    raise InvalidParameter("invalid build context: bad header after a pax or "
+                                           "long-name header") from None
+                self._done = True  # where tarfile (the extractor) stops too
+                return
+            if ti.type in _META_TYPES:
+                self._start_meta(ti)
+                return
+            type_, name, link, size = ti.type, ti.name, ti.linkname, ti.size
+        if self._pending:
+            pax = self._pending.get(tarfile.XHDTYPE, {})
+            assert isinstance(pax, dict)
+            name = self._pending.get(tarfile.GNUTYPE_LONGNAME) or pax.get("path") or name
+            link = self._pending.get(tarfile.GNUTYPE_LONGLINK) or pax.get("linkpath") or link
+            if "size" in pax:
+                try:
+                    size = int(pax["size"])
+                except ValueError:
+                    raise InvalidParameter("invalid build context: bad pax size") from None
+            self._pending = {}
+        self.members += 1
+        assert isinstance(name, str) and isinstance(link, str)
+        _check_member(type_, name, link, size)
+        if type_ in _DATA_TYPES:
+            self.total += size
+            if self.total > self._cap:
+                _too_big(self._cap, self._max_bytes)
+            self._skip = _block(size)
+
+    def _start_meta(self, ti: tarfile.TarInfo) -> None:
+        kind = ti.type
+        if kind in self._pending or (kind == tarfile.XGLTYPE and self._pending) or (
+                kind == tarfile.XHDTYPE and (tarfile.GNUTYPE_LONGNAME in self._pending or
+                                             tarfile.GNUTYPE_LONGLINK in self._pending)) or (
+                kind in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK) and
+                tarfile.XHDTYPE in self._pending):
+            raise InvalidParameter("invalid build context: ambiguous stacked tar headers")
+        if ti.size < 0 or ti.size > _MAX_META:
+            raise InvalidParameter("invalid build context: oversized pax or long-name header")
+        self._meta_kind, self._meta_left = kind, ti.size
+        self._meta.clear()
+        self._skip = _block(ti.size)
+        if not self._skip:
+            self._end_meta()
+
+    def _end_meta(self) -> None:
+        kind, data = self._meta_kind, bytes(self._meta)
+        self._meta_kind = None
+        if kind in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+            self._pending[kind] = data.split(b"\0", 1)[0].decode(tarfile.ENCODING, "surrogateescape")
+            return
+        recs = _pax_records(data)
+        if any(k.startswith("GNU.sparse") for k in recs):
+            raise InvalidParameter("invalid build context: sparse files are not supported")
+        if kind == tarfile.XGLTYPE:
+            # global headers apply to every later member: only harmless keys (git archive's
+            # commit comment) are accepted
+            if any(k in recs for k in ("path", "linkpath", "size")):
+                raise InvalidParameter("invalid build context: global pax header sets names or sizes")
+            return
+        self._pending[tarfile.XHDTYPE] = recs  # type: ignore[index]
+
+
+_PLAIN = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.DIRTYPE,
+                    tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE,
+                    tarfile.FIFOTYPE))
+
+
+def _nts(field: bytes) -> str:
+    p = field.find(b"\0")
+    return (field[:p] if p >= 0 else field).decode(tarfile.ENCODING, "surrogateescape")
+
+
+def _plain_header(b: bytes) -> tuple[bytes, str, str, int] | None:
+    """(type, name, linkname, size) of a common header exactly as tarfile.frombuf reads it,
+    or None for anything less common (pax, GNU long names, base-256 numbers, bad checksum,
+    end blocks), which then goes through frombuf itself."""
+    t = b[156:157]
+    if t not in _PLAIN:
+        return None
+    try:
+        f = b[148:156]
+        p = f.find(b"\0")
+        chk = int((f[:p] if p >= 0 else f).strip() or b"0", 8)
+        f = b[124:136]
+        if f[0] in (0o200, 0o377):
+            return None
+        p = f.find(b"\0")
+        size = int((f[:p] if p >= 0 else f).strip() or b"0", 8)
+    except ValueError:
+        return None
+    if chk != sum(b) - sum(b[148:156]) + 256:
+        return None
+    name = _nts(b[0:100])
+    if t == tarfile.AREGTYPE and name.endswith("/"):
+        t = tarfile.DIRTYPE  # V7 directory: no data follows, as in tarfile
+    if t == tarfile.DIRTYPE:
+        name = name.rstrip("/")
+    prefix = _nts(b[345:500])
+    if prefix:
+        name = prefix + "/" + name
+    return t, name, _nts(b[157:257]), size
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    pos = 0
+    while pos < len(data) and data[pos:pos + 1] != b"\0":
+        sp = data.find(b" ", pos)
+        try:
+            length = int(data[pos:sp])
+        except ValueError:
+            raise InvalidParameter("invalid build context: bad pax header") from None
+        rec = data[sp + 1:pos + length]
+        if sp < 0 or length <= 0 or pos + length > len(data) or not rec.endswith(b"\n") \
+                or b"=" not in rec:
+            raise InvalidParameter("invalid build context: bad pax header")
+        k, _, v = rec[:-1].partition(b"=")
+        out[k.decode("utf-8", "surrogateescape")] = v.decode("utf-8", "surrogateescape")
+        pos += length
+    return out
+
+
+def _check_member(type_: bytes, name: str, link: str, size: int) -> None:
+    if type_ not in _OK_TYPES:
+        kind = ("a device" if type_ in (tarfile.CHRTYPE, tarfile.BLKTYPE) else
+                "a fifo" if type_ == tarfile.FIFOTYPE else f"an entry of type {type_!r}")
+        raise InvalidParameter(f"invalid build context: {name!r} is {kind}")
+    parts = clean_name(name)  # refuses names that climb out
     if parts and parts[-1].startswith(WHITEOUT_PREFIX):
         raise InvalidParameter(
-            f"invalid build context: {ti.name!r}: names starting with {WHITEOUT_PREFIX!r} are reserved")
-    if ti.islnk():
-        clean_name(ti.linkname)
-    if ti.size < 0:
-        raise InvalidParameter(f"invalid build context: {ti.name!r} has a negative size")
+            f"invalid build context: {name!r}: names starting with {WHITEOUT_PREFIX!r} are reserved")
+    if type_ == tarfile.LNKTYPE:
+        clean_name(link)
+    if size < 0:
+        raise InvalidParameter(f"invalid build context: {name!r} has a negative size")
 
 
 __all__ = ["BuildContext", "DEFAULT_DOCKERFILE"]

@@ -232,3 +232,74 @@ def test_dockerignore_speed_on_a_2000_file_context(work):
         assert not any(p.suffix == ".pyc" for p in ctx.root.rglob("*"))
         assert sum(1 for _ in ctx.root.rglob("*.py")) == 1000
     assert elapsed < 2.0  # ~20 ms here; loose bound for a loaded machine
+
+
+# -- the header guard agrees with the extractor on where headers are --------------------------
+def _hdr(name, type_=tarfile.REGTYPE, size=0, linkname=""):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.size, ti.linkname, ti.mode = type_, size, linkname, 0o644
+    return ti.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def _pax(records: dict, type_=tarfile.XHDTYPE):
+    body = b""
+    for k, v in records.items():
+        rec = f" {k}={v}\n".encode()
+        n = len(rec) + 1
+        while len(str(n)) + len(rec) != n:
+            n = len(str(n)) + len(rec)
+        body += str(n).encode() + rec
+    return _hdr("././@PaxHeader", type_, len(body)) + body + b"\0" * (-len(body) % 512)
+
+
+def _end():
+    return b"\0" * 1024
+
+
+def test_pax_size_override_cannot_hide_a_device(work):
+    w, _ = work
+    device = _hdr("dev/sda", tarfile.BLKTYPE)
+    # the ustar header claims 512 bytes of data (the device header); pax says 0: tarfile,
+    # hence the extractor, reads that "data" as the next header
+    data = _pax({"size": "0"}) + _hdr("innocent", tarfile.REGTYPE, 512) + device + _end()
+    with pytest.raises(InvalidParameter, match="is a device"):
+        BuildContext.from_tar(io.BytesIO(data), w)
+    assert os.listdir(w) == []
+
+
+def test_v7_directory_with_data_cannot_hide_a_device(work):
+    w, _ = work
+    data = _hdr("olddir/", tarfile.AREGTYPE, 512) + _hdr("dev/x", tarfile.CHRTYPE) + _end()
+    with pytest.raises(InvalidParameter, match="is a device"):
+        BuildContext.from_tar(io.BytesIO(data), w)
+
+
+def test_long_names_and_stacked_headers(work):
+    w, _ = work
+    long = "d/" + "x" * 200
+    gnu = _hdr("././@LongLink", tarfile.GNUTYPE_LONGNAME, len(long) + 1)
+    gnu += (long.encode() + b"\0").ljust(512, b"\0")
+    with BuildContext.from_tar(io.BytesIO(gnu + _hdr("short", size=1) + b"z".ljust(512, b"\0") + _end()), w) as ctx:
+        assert (ctx.root / long).read_bytes() == b"z"
+    evil = ("../" * 5) + "escape"
+    gnu_evil = _hdr("././@LongLink", tarfile.GNUTYPE_LONGNAME, len(evil) + 1)
+    gnu_evil += (evil.encode() + b"\0").ljust(512, b"\0")
+    with pytest.raises(InvalidParameter, match="escapes"):
+        BuildContext.from_tar(io.BytesIO(gnu_evil + _hdr("ok") + _end()), w)
+    with pytest.raises(InvalidParameter, match="ambiguous"):
+        BuildContext.from_tar(io.BytesIO(_pax({"path": "a"}) + _pax({"path": "b"}) + _hdr("c") + _end()), w)
+    with pytest.raises(InvalidParameter, match="global pax"):
+        BuildContext.from_tar(io.BytesIO(_pax({"path": "a"}, tarfile.XGLTYPE) + _hdr("c") + _end()), w)
+    # git archive's global comment is fine
+    git = _pax({"comment": "0123abcd"}, tarfile.XGLTYPE) + _hdr("f", size=2) + b"hi".ljust(512, b"\0")
+    with BuildContext.from_tar(io.BytesIO(git + _end()), w) as ctx:
+        assert (ctx.root / "f").read_bytes() == b"hi"
+    assert os.listdir(w) == []
+
+
+def test_pax_path_is_judged(work):
+    w, _ = work
+    for bad, msg in (({"path": "../../x"}, "escapes"), ({"path": "a/.wh.b"}, "reserved")):
+        with pytest.raises(InvalidParameter, match=msg):
+            BuildContext.from_tar(io.BytesIO(_pax(bad) + _hdr("fine") + _end()), w)
+    assert os.listdir(w) == []
