@@ -65,8 +65,7 @@ def parse_json(buf: bytes) -> tuple[list[Entry], int]:
 
 
 def parse_local(buf: bytes) -> tuple[list[Entry], int]:
-    recs, pos = locallog.parse(buf)
-    return [(s, ns, data, None) for s, ns, data in recs], pos
+    return locallog.parse(buf)
 
 
 class Filter:
@@ -92,6 +91,7 @@ class Filter:
         """(stream, data) pairs, timestamps prefixed, filtered."""
         want, since, until, ts = self.want, self.since, self.until, self.timestamps
         out = []
+        last_sec, prefix = -1, b""
         for e in entries:
             if not want[e[0]]:
                 continue
@@ -101,8 +101,13 @@ class Filter:
                     continue
             data = e[2]
             if ts:
-                text = e[3] if e[3] is not None else rfc3339_nano(e[1])
-                data = text.encode() + b" " + data
+                if e[3] is not None:
+                    data = e[3].encode() + b" " + data
+                else:
+                    sec, frac = divmod(e[1], 1_000_000_000)
+                    if sec != last_sec:  # the date part once a second, not once a line
+                        last_sec, prefix = sec, rfc3339_nano(sec * 1_000_000_000)[:-11].encode()
+                    data = b"%s.%09dZ %s" % (prefix, frac, data)
             out.append((e[0], data))
         return out
 
@@ -256,7 +261,7 @@ class LogFiles:
                 recs, ok = _walk_back(data, n, at_start)
                 if ok is None:  # damaged: the slow way, from the start
                     f.seek(0)
-                    return parse_local(f.read())[0][-n:]
+                    return parse_local(f.read())[0][-n:] if n else []
                 if ok:
                     return [(s, ns, d, None) for s, ns, d in recs]
             else:

@@ -29,7 +29,7 @@ HEADER = struct.Struct(">IBBHQ")
 TRAILER = struct.Struct(">I")
 OVERHEAD = HEADER.size + TRAILER.size
 STREAMS = {"stdout": 1, "stderr": 2}
-# A record larger than this is corruption (lines are split at 16 KiB): stop reading there.
+# Lines are split at 16 KiB; a length field beyond this is damage, not a record.
 MAX_RECORD = 1 << 20
 
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
@@ -115,58 +115,31 @@ class LocalWriter:
         os.close(self._fd)
 
 
-def parse(buf: bytes | bytearray | memoryview, pos: int = 0) -> tuple[list[tuple[int, int, bytes]], int]:
-    """(stream, time ns, payload) of each complete record from `pos`, and where parsing stopped
-    (the start of an incomplete record, or of a corrupt one)."""
+def parse(buf: bytes, pos: int = 0) -> tuple[list[tuple[int, int, bytes, None]], int]:
+    """(stream, time ns, payload, None) of each complete record from `pos` (the None: no
+    time text, see engine/logread.py's entries), and where parsing stopped (the start of an
+    incomplete record, or of a damaged one)."""
     out = []
+    append = out.append
     unpack = HEADER.unpack_from
-    tunpack = TRAILER.unpack_from
     end = len(buf)
     hs = HEADER.size
-    while pos + OVERHEAD <= end:
+    limit = end - OVERHEAD
+    while pos <= limit:
         n, stream, _flags, _r, ns = unpack(buf, pos)
-        stop = pos + hs + n
-        if n > MAX_RECORD or stream not in (1, 2):
+        data_at = pos + hs
+        stop = data_at + n
+        # The trailer repeats the header's length bytes: a cheap check that this is a record.
+        if (n > MAX_RECORD or stop + 4 > end or buf[stop:stop + 4] != buf[pos:pos + 4]
+                or stream > 2 or not stream):
             break
-        if stop + 4 > end:
-            break
-        if tunpack(buf, stop)[0] != n:
-            break
-        out.append((stream, ns, bytes(buf[pos + hs:stop])))
+        append((stream, ns, buf[data_at:stop], None))
         pos = stop + 4
     return out, pos
-
-
-def tail(buf: bytes, n: int) -> tuple[list[tuple[int, int, bytes]], bool]:
-    """The last `n` complete records of `buf` (a whole file), walking back on the trailers;
-    (records oldest first, whether the walk reached the start cleanly)."""
-    out = []
-    pos = len(buf)
-    # Ignore an incomplete record at the end (being written): find the last complete one by
-    # parsing forward only if the trailer walk fails.
-    hs = HEADER.size
-    while pos > 0 and len(out) < n:
-        if pos < OVERHEAD:
-            return _forward_tail(buf, n), False
-        ln = TRAILER.unpack_from(buf, pos - 4)[0]
-        start = pos - 4 - ln - hs
-        if ln > MAX_RECORD or start < 0:
-            return _forward_tail(buf, n), False
-        hn, stream, _f, _r, ns = HEADER.unpack_from(buf, start)
-        if hn != ln or stream not in (1, 2):
-            return _forward_tail(buf, n), False
-        out.append((stream, ns, bytes(buf[start + hs:pos - 4])))
-        pos = start
-    out.reverse()
-    return out, True
-
-
-def _forward_tail(buf: bytes, n: int) -> list[tuple[int, int, bytes]]:
-    recs, _ = parse(buf, 0)
-    return recs[-n:] if n else []
 
 
 def iter_file(path: str) -> Iterator[tuple[int, int, bytes]]:
     """Every complete record of a (plain) local log file."""
     with open(path, "rb") as f:
-        yield from parse(f.read())[0]
+        for r in parse(f.read())[0]:
+            yield r[:3]

@@ -15,6 +15,14 @@ from typing import Any, Iterator
 
 from .locallog import LocalWriter
 
+try:  # the C string encoder json.dumps(ensure_ascii=False) uses
+    from json.encoder import c_encode_basestring as _c_encode  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    _c_encode = None
+from json.encoder import py_encode_basestring as _py_encode
+
+_encode_str = _c_encode or _py_encode
+
 # Docker splits log lines longer than 16 KiB into several entries.
 MAX_LINE = 16 * 1024
 
@@ -46,6 +54,11 @@ def parse_rfc3339_nano(s: str) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
+def _line(data: bytes, suffix: str) -> bytes:
+    """One json-file entry: Docker's key order, the text as json.dumps(ensure_ascii=False)."""
+    return ('{"log":' + _encode_str(data.decode("utf-8", errors="replace")) + suffix).encode()
+
+
 class LogWriter:
     """Buffered per stream until a newline, as Docker's json-file driver does."""
 
@@ -69,20 +82,21 @@ class LogWriter:
         self._size += len(data)
 
     def write(self, stream: str, data: bytes) -> None:
-        buf = self._partial[stream] + data
+        buf = self._partial[stream] + data if self._partial[stream] else data
+        # One suffix per write call (all its lines share the time), and only the text of each
+        # line goes through the JSON string encoder: dumping a dict per line cost ~6x more.
+        suffix = f',"stream":"{stream}","time":"{rfc3339_nano(time.time_ns())}"}}\n'
         out = []
-        now = rfc3339_nano(time.time_ns())
-        while True:
-            nl = buf.find(b"\n")
+        start, end = 0, len(buf)
+        while start < end:
+            nl = buf.find(b"\n", start, start + MAX_LINE)
             if nl < 0:
-                if len(buf) >= MAX_LINE:
-                    out.append(self._entry(stream, buf[:MAX_LINE], now))
-                    buf = buf[MAX_LINE:]
-                    continue
-                break
-            out.append(self._entry(stream, buf[: nl + 1], now))
-            buf = buf[nl + 1:]
-        self._partial[stream] = buf
+                if end - start < MAX_LINE:
+                    break
+                nl = start + MAX_LINE - 1
+            out.append(_line(buf[start:nl + 1], suffix))
+            start = nl + 1
+        self._partial[stream] = buf[start:]
         if out:
             self._append_entries(out)
 
@@ -105,9 +119,7 @@ class LogWriter:
 
     @staticmethod
     def _entry(stream: str, data: bytes, now: str) -> bytes:
-        text = data.decode("utf-8", errors="replace")
-        return (json.dumps({"log": text, "stream": stream, "time": now}, ensure_ascii=False,
-                           separators=(",", ":")) + "\n").encode()
+        return _line(data, f',"stream":"{stream}","time":"{now}"}}\n')
 
     def close(self) -> None:
         self.flush()

@@ -65,7 +65,7 @@ def test_local_records_round_trip_and_split_long_lines(tmp_path):
 def test_local_parse_stops_at_damage_and_incomplete(tmp_path):
     good = locallog.encode(1, 5, b"one\n") + locallog.encode(2, 6, b"two\n")
     recs, pos = locallog.parse(good + locallog.encode(1, 7, b"three\n")[:-3])
-    assert [d for _, _, d in recs] == [b"one\n", b"two\n"] and pos == len(good)
+    assert [r[2] for r in recs] == [b"one\n", b"two\n"] and pos == len(good)
     bad = good + b"\xff" * 40
     recs, pos = locallog.parse(bad)
     assert len(recs) == 2 and pos == len(good)
