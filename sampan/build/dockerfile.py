@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from ..errors import InvalidParameter
 from . import dockerfile_rules as _rules
-from .dockerfile_rules import duration_ns
+from .dockerfile_rules import duration_ns, extract_flags, parse_words
 from .shellwords import (
-    GO_SPACE, Lexer, expand, expand_heredoc, expand_words, extract_flags, is_space, parse_words,
+    GO_SPACE, Lexer, expand, expand_heredoc, expand_words, is_space,
 )
 
 __all__ = [
@@ -268,7 +268,7 @@ def _trim_continuation(line: str, d: _Directives) -> tuple[str, bool]:
     return line, True
 
 
-def _node_from_line(line: str, escape: str, lineno: int) -> _Node:
+def _node_from_line(line: str, escape: str, lineno: int, nested: bool = False) -> _Node:
     stripped = line.strip(_SPACES)
     parts = _WS_SPLIT.split(stripped, maxsplit=1)
     cmd = parts[0]
@@ -278,8 +278,10 @@ def _node_from_line(line: str, escape: str, lineno: int) -> _Node:
     rest = rest.strip(_SPACES)
     node = _Node(cmd, rest, flags, line.strip(_SPACES), lineno)
     if cmd.upper() == "ONBUILD":
-        if rest:
-            node.sub = _node_from_line(rest, escape, lineno)
+        # One level is enough: ONBUILD ONBUILD is refused anyway, and a long chain of them
+        # must not recurse without bound.
+        if rest and not nested:
+            node.sub = _node_from_line(rest, escape, lineno, nested=True)
     elif cmd.upper() in INSTRUCTIONS:
         # Line-level argument errors (non-string JSON arrays, ENV/LABEL syntax) are raised
         # here, while scanning, as Docker's parser does before it checks instructions.
@@ -483,12 +485,21 @@ def parse_kv(words: list[str], instruction: str) -> list[tuple[str, str | None]]
 
 
 def expand_kv(inst: Instruction, env: Mapping[str, str], escape: str = "\\") -> list[tuple[str, str | None]]:
-    """ENV/LABEL/ARG pairs with keys and values substituted as Docker does: the pairs are
-    split first, then each key and value is expanded (so a value with spaces stays one)."""
-    out = []
+    """ENV/LABEL pairs with keys and values substituted as Docker does: the pairs are split
+    first, then each key and value is expanded with the env from *before* the instruction
+    (`ENV a=1 b=$a` gives b the old $a). ARG is Docker's dispatchArg without build args:
+    names are not substituted, each default is, and sees the ARGs before it."""
+    out: list[tuple[str, str | None]] = []
+    if inst.cmd == "ARG":
+        scope = dict(env)
+        for key, value in parse_kv(inst.args, "ARG"):
+            if value is not None:
+                value = expand(value, scope, escape)
+                scope[key] = value
+            out.append((key, value))
+        return out
     for key, value in parse_kv(inst.args, inst.cmd):
-        k = expand(key, env, escape)
-        out.append((k, None if value is None else expand(value, env, escape)))
+        out.append((expand(key, env, escape), None if value is None else expand(value, env, escape)))
     return out
 
 

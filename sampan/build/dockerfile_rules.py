@@ -1,13 +1,14 @@
 """Per-instruction argument and flag rules of the Dockerfile parser, with Docker's messages
 (BuildKit's instructions/parse.go and bflag.go): argument counts, known flags and their kinds,
-HEALTHCHECK's options, ENV/LABEL/ARG pairs. Split from dockerfile.py to keep both readable."""
+HEALTHCHECK's options, ENV/LABEL/ARG pairs, and the raw (pre-substitution) word splitting of
+flags and ENV/LABEL/ARG words. Split from dockerfile.py to keep both readable."""
 
 from __future__ import annotations
 
 import re
 
 from ..errors import InvalidParameter
-from .shellwords import GO_SPACE, go_quote, parse_words
+from .shellwords import GO_SPACE, go_quote
 
 _SPACES = "".join(sorted(GO_SPACE))
 _WS_SPLIT = re.compile(r"[\t\v\f\r ]+")  # Docker's reWhitespace (ASCII only)
@@ -229,3 +230,121 @@ def _distance(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
+
+
+# --- raw word splitting (before any substitution) --------------------------------------
+
+def parse_words(rest: str, escape: str = "\\") -> list[str]:
+    """Split on unquoted whitespace, keeping quotes and escapes in the words (Docker's
+    parseWords, used for ENV/LABEL/ARG before substitution removes them)."""
+    words: list[str] = []
+    word: list[str] = []
+    in_word = False
+    quote = ""
+    blank_ok = False
+    i = 0
+    n = len(rest)
+    while i < n:
+        ch = rest[i]
+        if not in_word:
+            if ch in GO_SPACE:
+                i += 1
+                continue
+            in_word = True
+        if not quote:
+            if ch in GO_SPACE:
+                if blank_ok or word:
+                    words.append("".join(word))
+                word = []
+                blank_ok = False
+                in_word = False
+                i += 1
+                continue
+            if ch in "'\"":
+                quote = ch
+                blank_ok = True
+            elif ch == escape:
+                if i + 1 == n:
+                    break  # an escape at the very end is dropped
+                word.append(ch)
+                i += 1
+                ch = rest[i]
+            word.append(ch)
+            i += 1
+            continue
+        # inside quotes: the escape char escapes (kept with its char), except in '...'
+        if ch == quote:
+            quote = ""
+        elif ch == escape and quote != "'":
+            if i + 1 == n:
+                quote = ""
+                i += 1
+                continue
+            word.append(ch)
+            i += 1
+            ch = rest[i]
+        word.append(ch)
+        i += 1
+    if in_word and (blank_ok or word):
+        words.append("".join(word))
+    return words
+
+
+def extract_flags(line: str, escape: str = "\\") -> tuple[str, list[str]]:
+    """Leading `--flag[=value]` words of an instruction's arguments and the text after them
+    (Docker's extractBuilderFlags: quotes and escapes are removed from flag words, `--` ends
+    the flags)."""
+    flags: list[str] = []
+    word: list[str] = []
+    in_word = False
+    quote = ""
+    blank_ok = False
+    i = 0
+    n = len(line)
+    while i <= n:
+        ch = line[i] if i < n else ""
+        if not in_word:
+            if i == n:
+                break
+            if ch in GO_SPACE:
+                i += 1
+                continue
+            if ch != "-" or i + 1 == n or line[i + 1] != "-":
+                return line[i:], flags
+            in_word = True
+        if i == n:
+            w = "".join(word)
+            if w != "--" and (blank_ok or w):
+                flags.append(w)
+            break
+        if not quote:
+            if ch in GO_SPACE:
+                w = "".join(word)
+                in_word = False
+                if w == "--":
+                    return line[i:], flags
+                if blank_ok or w:
+                    flags.append(w)
+                word = []
+                blank_ok = False
+                i += 1
+                continue
+            if ch in "'\"":
+                quote = ch
+                blank_ok = True
+                i += 1
+                continue
+        elif ch == quote:
+            quote = ""
+            i += 1
+            continue
+        if ch == escape:
+            if i + 1 == n:
+                quote = ""
+                i += 1
+                continue
+            i += 1
+            ch = line[i]
+        word.append(ch)
+        i += 1
+    return "", flags

@@ -26,6 +26,11 @@ GO_SPACE = frozenset(
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 # Nested ${a:-${b:-...}} recurses; hostile input must get a clean error, not RecursionError.
 _MAX_NESTING = 64
+# A word can't grow past this by substitution (`ENV x=$x$x` doubling, huge build args):
+# Linux caps one environment string at 128 KiB anyway, so nothing real comes close.
+MAX_WORD = 1 << 20
+# Pattern matching (${x#p}, ${x/p/r}) costs len(value) * len(pattern) steps at most.
+_MAX_GLOB_WORK = 20_000_000
 # Go prints string(rune(-1)) (EOF) as the replacement character in "unsupported modifier".
 _EOF_CHAR = "\ufffd"
 
@@ -137,7 +142,7 @@ class Lexer:
 
 
 class _Scan:
-    __slots__ = ("lex", "src", "pos", "env", "raw_escapes", "depth")
+    __slots__ = ("lex", "src", "pos", "env", "raw_escapes", "depth", "size")
 
     def __init__(self, lex: Lexer, src: str, env: Mapping[str, str]) -> None:
         self.lex = lex
@@ -146,6 +151,7 @@ class _Scan:
         self.env = env
         self.raw_escapes = lex.raw_escapes
         self.depth = 0
+        self.size = 0
 
     def peek(self) -> str | None:
         return self.src[self.pos] if self.pos < len(self.src) else None
@@ -178,6 +184,9 @@ class _Scan:
                 return "".join(result), words.get()
             if ch == "$":
                 tmp = self.dollar()
+                self.size += len(tmp)
+                if self.size > MAX_WORD:
+                    raise LexError(f"substitution result longer than {MAX_WORD} characters")
                 result.append(tmp)
                 words.add_string(tmp)
             elif ch == "<":
@@ -370,52 +379,146 @@ class _Scan:
         value, found = self.lookup(name)
         if self.lex.skip_unset and not found:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
-        rx = _pattern_regex(pattern, greedy=True, anchored=False)
-        if replace_all:
-            return rx.sub(lambda m: _go_expand(replacement, m), value)
-        m = rx.search(value)
-        if m is None:
-            return value
-        return value[:m.start()] + _go_expand(replacement, m) + value[m.end():]
+        tokens = _glob_tokens(pattern)
+        _check_glob_work(tokens, value)
+        if not replace_all:
+            hit = _glob_find(tokens, value, 0)
+            if hit is None:
+                return value
+            return value[:hit[0]] + _go_expand(replacement, value[hit[0]:hit[1]]) + value[hit[1]:]
+        return _glob_replace_all(tokens, value, replacement)
 
 
-_REGEX_SPECIALS = frozenset("[]{}.+()|^$")
 _DIGITS = re.compile("[0-9]+")
+_STAR, _ANY = object(), object()
 
 
-def _pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
-    """A shell wildcard (`*` and `?`, no brackets) as a regex, like BuildKit's
-    convertShellPatternToRegex."""
-    out = ["^"] if anchored else []
-    star = ".*" if greedy else ".*?"
-    i = 0
-    n = len(pattern)
+def _check_glob_work(tokens: list[object], value: str) -> None:
+    if len(tokens) * len(value) > _MAX_GLOB_WORK:
+        raise LexError("pattern substitution too large")
+
+
+def _glob_tokens(pattern: str) -> list[object]:
+    """A ${x#pattern} shell pattern: `*` any run, `?` any one char (neither crosses a newline,
+    as with Go's regexp `.`), `\\*` `\\?` `\\\\` literals; `\\}` and `\\/` drop the backslash.
+    Matched by a small NFA instead of a backtracking regex, so a hostile pattern such as
+    `*a*a*a*a*b` cannot make the daemon spin (Go's RE2 is linear; Python's re is not)."""
+    out: list[object] = []
+    i, n = 0, len(pattern)
     while i < n:
         tok = pattern[i]
         i += 1
         if tok == "*":
-            out.append(star)
-            continue
-        if tok == "?":
-            out.append(".")
-            continue
-        if tok == "\\":
-            # \} and \/ inside ${} are escapes for the substitution, not the pattern.
+            out.append(_STAR)
+        elif tok == "?":
+            out.append(_ANY)
+        elif tok == "\\":
             if i < n and pattern[i] in "}/":
                 continue
             tok = pattern[i] if i < n else ""
             i += 1
             if tok not in ("*", "?", "\\"):
                 raise LexError(f"invalid pattern ({pattern}) in substitution: invalid escape '\\{tok}'")
-            out.append("\\" + tok)
-            continue
-        out.append("\\" + tok if tok in _REGEX_SPECIALS else tok)
-    return re.compile("".join(out))
+            out.append(tok)
+        else:
+            out.append(tok)
+    return out
+
+
+def _closure(tokens: list[object], states: set[int]) -> set[int]:
+    todo = list(states)
+    while todo:
+        i = todo.pop()
+        if i < len(tokens) and tokens[i] is _STAR and i + 1 not in states:
+            states.add(i + 1)
+            todo.append(i + 1)
+    return states
+
+
+def _glob_ends(tokens: list[object], value: str, start: int) -> list[int]:
+    """Every end e such that the pattern matches value[start:e], ascending."""
+    m = len(tokens)
+    cur = _closure(tokens, {0})
+    ends = [start] if m in cur else []
+    for k in range(start, len(value)):
+        ch = value[k]
+        nxt: set[int] = set()
+        for i in cur:
+            if i == m:
+                continue
+            t = tokens[i]
+            if t is _STAR:
+                if ch != "\n":
+                    nxt.add(i)
+            elif (t is _ANY and ch != "\n") or t == ch:
+                nxt.add(i + 1)
+        if not nxt:
+            break
+        cur = _closure(tokens, nxt)
+        if m in cur:
+            ends.append(k + 1)
+    return ends
+
+
+def _glob_starts(tokens: list[object], value: str) -> list[bool]:
+    """can[k]: the pattern matches some value[k:e] (one backward pass, O(len * tokens))."""
+    m, n = len(tokens), len(value)
+    col = [False] * m + [True]  # at the end of the value only trailing stars can still match
+    for i in range(m - 1, -1, -1):
+        col[i] = tokens[i] is _STAR and col[i + 1]
+    can = [False] * (n + 1)
+    can[n] = col[0]
+    for k in range(n - 1, -1, -1):
+        ch = value[k]
+        new = [False] * m + [True]
+        for i in range(m - 1, -1, -1):
+            t = tokens[i]
+            if t is _STAR:
+                new[i] = new[i + 1] or (ch != "\n" and col[i])
+            elif (t is _ANY and ch != "\n") or t == ch:
+                new[i] = col[i + 1]
+        col = new
+        can[k] = col[0]
+    return can
+
+
+def _glob_find(tokens: list[object], value: str, pos: int,
+               can: list[bool] | None = None) -> tuple[int, int] | None:
+    """Leftmost match at or after pos, longest from there (Go's leftmost-first, greedy)."""
+    can = can if can is not None else _glob_starts(tokens, value)
+    for s in range(pos, len(value) + 1):
+        if can[s]:
+            return s, _glob_ends(tokens, value, s)[-1]
+    return None
+
+
+def _glob_replace_all(tokens: list[object], value: str, replacement: str) -> str:
+    # Go's ReplaceAllString: an empty match right after a match is not replaced, and the
+    # search always advances by at least one character.
+    can = _glob_starts(tokens, value)
+    out: list[str] = []
+    last = search = 0
+    while search <= len(value):
+        hit = _glob_find(tokens, value, search, can)
+        if hit is None:
+            break
+        s, e = hit
+        out.append(value[last:s])
+        if e > last or s == 0:
+            out.append(_go_expand(replacement, value[s:e]))
+        last = e
+        search = search + 1 if search + 1 > e else e
+    out.append(value[last:])
+    return "".join(out)
 
 
 def _trim_prefix(pattern: str, value: str, greedy: bool) -> str:
-    m = _pattern_regex(pattern, greedy=greedy, anchored=True).search(value)
-    return value[m.end():] if m else value
+    tokens = _glob_tokens(pattern)
+    _check_glob_work(tokens, value)
+    ends = _glob_ends(tokens, value, 0)
+    if not ends:
+        return value
+    return value[ends[-1] if greedy else ends[0]:]
 
 
 def _reverse_pattern(pattern: str) -> str:
@@ -437,7 +540,7 @@ def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
     return _trim_prefix(_reverse_pattern(pattern), value[::-1], greedy)[::-1]
 
 
-def _go_expand(template: str, m: re.Match[str]) -> str:
+def _go_expand(template: str, match: str) -> str:
     """Go's Regexp.Expand: $$ is "$", $0/${0} the match, other $name/${name} refer to groups
     the pattern never has (it escapes parentheses), so they are empty."""
     out: list[str] = []
@@ -464,7 +567,7 @@ def _go_expand(template: str, m: re.Match[str]) -> str:
             continue
         i = k + 1 if brace else k
         if _DIGITS.fullmatch(name) and int(name) == 0:
-            out.append(m.group(0))
+            out.append(match)
     out.append(template[i:])
     return "".join(out)
 
@@ -483,119 +586,3 @@ def expand_heredoc(content: str, env: Mapping[str, str]) -> str:
     """Substitution inside an expanding heredoc body (`COPY <<EOF`): quotes are ordinary text,
     `\\` still escapes (BuildKit uses a `\\` lexer with SkipProcessQuotes for this)."""
     return Lexer("\\", skip_quotes=True).process(content, env)[0]
-
-
-def parse_words(rest: str, escape: str = "\\") -> list[str]:
-    """Split on unquoted whitespace, keeping quotes and escapes in the words (Docker's
-    parseWords, used for ENV/LABEL/ARG before substitution removes them)."""
-    words: list[str] = []
-    word: list[str] = []
-    in_word = False
-    quote = ""
-    blank_ok = False
-    i = 0
-    n = len(rest)
-    while i < n:
-        ch = rest[i]
-        if not in_word:
-            if ch in GO_SPACE:
-                i += 1
-                continue
-            in_word = True
-        if not quote:
-            if ch in GO_SPACE:
-                if blank_ok or word:
-                    words.append("".join(word))
-                word = []
-                blank_ok = False
-                in_word = False
-                i += 1
-                continue
-            if ch in "'\"":
-                quote = ch
-                blank_ok = True
-            elif ch == escape:
-                if i + 1 == n:
-                    break  # an escape at the very end is dropped
-                word.append(ch)
-                i += 1
-                ch = rest[i]
-            word.append(ch)
-            i += 1
-            continue
-        # inside quotes: the escape char escapes (kept with its char), except in '...'
-        if ch == quote:
-            quote = ""
-        elif ch == escape and quote != "'":
-            if i + 1 == n:
-                quote = ""
-                i += 1
-                continue
-            word.append(ch)
-            i += 1
-            ch = rest[i]
-        word.append(ch)
-        i += 1
-    if in_word and (blank_ok or word):
-        words.append("".join(word))
-    return words
-
-
-def extract_flags(line: str, escape: str = "\\") -> tuple[str, list[str]]:
-    """Leading `--flag[=value]` words of an instruction's arguments and the text after them
-    (Docker's extractBuilderFlags: quotes and escapes are removed from flag words, `--` ends
-    the flags)."""
-    flags: list[str] = []
-    word: list[str] = []
-    in_word = False
-    quote = ""
-    blank_ok = False
-    i = 0
-    n = len(line)
-    while i <= n:
-        ch = line[i] if i < n else ""
-        if not in_word:
-            if i == n:
-                break
-            if ch in GO_SPACE:
-                i += 1
-                continue
-            if ch != "-" or i + 1 == n or line[i + 1] != "-":
-                return line[i:], flags
-            in_word = True
-        if i == n:
-            w = "".join(word)
-            if w != "--" and (blank_ok or w):
-                flags.append(w)
-            break
-        if not quote:
-            if ch in GO_SPACE:
-                w = "".join(word)
-                in_word = False
-                if w == "--":
-                    return line[i:], flags
-                if blank_ok or w:
-                    flags.append(w)
-                word = []
-                blank_ok = False
-                i += 1
-                continue
-            if ch in "'\"":
-                quote = ch
-                blank_ok = True
-                i += 1
-                continue
-        elif ch == quote:
-            quote = ""
-            i += 1
-            continue
-        if ch == escape:
-            if i + 1 == n:
-                quote = ""
-                i += 1
-                continue
-            i += 1
-            ch = line[i]
-        word.append(ch)
-        i += 1
-    return "", flags

@@ -317,6 +317,10 @@ def test_label_and_arg() -> None:
     arg = one("ARG A B=1 C= D=${A:-x}")
     assert parse_kv(arg.args, "ARG") == [("A", None), ("B", "1"), ("C", ""), ("D", "${A:-x}")]
     assert expand_kv(arg, {"A": "a"}) == [("A", None), ("B", "1"), ("C", ""), ("D", "a")]
+    # ARG defaults see the ARGs before them; ENV pairs all see the env from before the ENV.
+    assert expand_kv(one("ARG X=1 Y=${X}2"), {}) == [("X", "1"), ("Y", "12")]
+    assert expand_kv(one("ENV X=1 Y=${X}2"), {"X": "0"}) == [("X", "1"), ("Y", "02")]
+    assert expand_kv(one("ARG $K=v"), {"K": "k"}) == [("$K", "v")]
 
 
 @pytest.mark.parametrize("line, message", [
@@ -457,3 +461,8 @@ def test_did_you_mean() -> None:
     assert error("FROM x\ncopyy a b\n").endswith("unknown instruction: copyy (did you mean copy?)")
     assert error("FROM x\nXYZZY a\n").endswith("unknown instruction: XYZZY")
     assert error("FROM x\nCOPY --chownn=1 a b\n").endswith("unknown flag: --chownn (did you mean chown?)")
+
+
+def test_long_onbuild_chain_is_refused_cleanly() -> None:
+    assert error("FROM x\n" + "ONBUILD " * 5000 + "RUN x\n").endswith(
+        "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")

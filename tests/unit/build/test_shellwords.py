@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sampan.build.shellwords import (
-    expand, expand_heredoc, expand_words, extract_flags, go_quote, parse_words,
-)
+from sampan.build.dockerfile_rules import extract_flags, parse_words
+from sampan.build.shellwords import expand, expand_heredoc, expand_words, go_quote
 from sampan.errors import InvalidParameter
 
 ENV = {"x": "val", "empty": "", "sp": "a  b", "lead": "  a b", "PWD": "/home", "n": "42"}
@@ -175,3 +174,28 @@ def test_parse_words_keeps_quotes(rest: str, want: list[str]) -> None:
 ])
 def test_extract_flags(line: str, rest: str, flags: list[str]) -> None:
     assert extract_flags(line) == (rest, flags)
+
+
+def test_patterns_are_linear_not_backtracking() -> None:
+    # A backtracking regex takes ages on these; the NFA answers at once.
+    import time
+    t0 = time.monotonic()
+    assert expand("${x//*a*a*a*a*a*a*a*b/X}", {"x": "a" * 5000}) == "a" * 5000
+    assert expand("${x##*a*a*a*a*a*a*a*b}", {"x": "a" * 20000}) == "a" * 20000
+    assert expand("${x//a/b}", {"x": "a" * 20000}) == "b" * 20000
+    assert time.monotonic() - t0 < 10
+
+
+def test_replace_all_follows_go_on_empty_matches() -> None:
+    env = {"v": "abc", "m": "l1\nl2"}
+    assert expand("${v//*/X}", env) == "X"          # Python's re.sub would give "XX"
+    assert expand("${v//?/X}", env) == "XXX"
+    assert expand("${m//*/X}", env) == "X\nX"       # * doesn't cross a newline (Go's `.`)
+    assert expand("${m#*1}", env) == "\nl2"
+
+
+def test_absurd_growth_is_refused() -> None:
+    with pytest.raises(InvalidParameter, match="longer than"):
+        expand("$x" * 64, {"x": "y" * 100_000})
+    with pytest.raises(InvalidParameter, match="too large"):
+        expand("${x#" + "?" * 5000 + "}", {"x": "y" * 10_000})
