@@ -16,6 +16,7 @@ outside) to the directory. Nothing is spooled.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -46,6 +47,7 @@ class BuildContext:
         self.ignore = IgnoreMatcher([])
         self.ignore_file: str | None = None
         self.size = 0  # bytes of regular files unpacked
+        self._digests: dict[str, tuple[int, str]] = {}
 
     # -- construction -----------------------------------------------------------------------------
     @classmethod
@@ -65,6 +67,7 @@ class BuildContext:
             ctx.ignored_dir.mkdir()
             ctx._unpack(fileobj_or_path, max_bytes)
             ctx._apply_ignore(dockerfile)
+            ctx._remember_digests()
         except BaseException:
             ctx.cleanup()
             raise
@@ -124,6 +127,7 @@ class BuildContext:
         guard = _TarGuard(_Replay(head, reader), cap, max_bytes)
         extract_layer(guard, self.root, whiteouts="apply")  # type: ignore[arg-type]
         self.size = guard.total
+        self._digests = guard.digests
 
     def _dockerfile_body(self, head: bytes, reader: BinaryIO) -> bool:
         """A body that is text, not a tar, is the Dockerfile itself (`docker build - <
@@ -138,6 +142,30 @@ class BuildContext:
         (self.root / DEFAULT_DOCKERFILE).write_bytes(data)
         self.size = len(data)
         return True
+
+    def _remember_digests(self) -> None:
+        """Hand the digests taken while streaming to copy.py's memo, keyed by each file's
+        identity as it now is on disk. The tree is walked without following symlinks, so a
+        name whose parent a later entry turned into a link is never matched to another file."""
+        from .copy import remember_digest
+        digests, self._digests = self._digests, {}
+        if not digests:
+            return
+        stack = [("", os.fspath(self.root))]
+        while stack:
+            rel, path = stack.pop()
+            with os.scandir(path) as it:
+                for e in it:
+                    r = f"{rel}/{e.name}" if rel else e.name
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append((r, e.path))
+                        continue
+                    got = digests.get(r)
+                    if got is None or not e.is_file(follow_symlinks=False):
+                        continue
+                    st = e.stat(follow_symlinks=False)
+                    if st.st_size == got[0] and st.st_nlink == 1:
+                        remember_digest(st, got[1])
 
     # -- .dockerignore ----------------------------------------------------------------------------
     def _apply_ignore(self, dockerfile: str) -> None:
@@ -266,6 +294,7 @@ _OK_TYPES = _DATA_TYPES | {tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE}
 _META_TYPES = frozenset((tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME,
                          tarfile.GNUTYPE_LONGLINK))
 _MAX_META = 1 << 20
+_EMPTY_SHA256 = hashlib.sha256().hexdigest()
 
 
 def _block(n: int) -> int:
@@ -295,6 +324,12 @@ class _TarGuard:
         self._done = False
         self.total = 0              # bytes of regular files
         self.members = 0
+        # sha256 of each regular file's bytes as they stream by, by cleaned name: COPY's cache
+        # key then needs no second read of the context
+        self.digests: dict[str, tuple[int, str]] = {}
+        self._hash: "hashlib._Hash | None" = None
+        self._hash_name = ""
+        self._hash_size = self._data_left = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._f.read(n if n and n > 0 else _CHUNK)
@@ -311,6 +346,13 @@ class _TarGuard:
                     keep = min(take, self._meta_left)
                     self._meta += view[pos:pos + keep]
                     self._meta_left -= keep
+                elif self._hash is not None and self._data_left:
+                    keep = min(take, self._data_left)
+                    self._hash.update(view[pos:pos + keep])
+                    self._data_left -= keep
+                    if not self._data_left:
+                        self.digests[self._hash_name] = (self._hash_size, self._hash.hexdigest())
+                        self._hash = None
                 self._skip -= take
                 pos += take
                 if not self._skip and self._meta_kind is not None:
@@ -356,12 +398,18 @@ class _TarGuard:
             self._pending = {}
         self.members += 1
         assert isinstance(name, str) and isinstance(link, str)
-        _check_member(type_, name, link, size)
+        key = "/".join(_check_member(type_, name, link, size))
+        self.digests.pop(key, None)  # a later entry of the same name replaces the file
         if type_ in _DATA_TYPES:
             self.total += size
             if self.total > self._cap:
                 _too_big(self._cap, self._max_bytes)
             self._skip = _block(size)
+            if size:
+                self._hash, self._hash_name = hashlib.sha256(), key
+                self._hash_size = self._data_left = size
+            else:
+                self.digests[key] = (0, _EMPTY_SHA256)
 
     def _start_meta(self, ti: tarfile.TarInfo) -> None:
         kind = ti.type
@@ -457,7 +505,7 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return out
 
 
-def _check_member(type_: bytes, name: str, link: str, size: int) -> None:
+def _check_member(type_: bytes, name: str, link: str, size: int) -> tuple[str, ...]:
     if type_ not in _OK_TYPES:
         kind = ("a device" if type_ in (tarfile.CHRTYPE, tarfile.BLKTYPE) else
                 "a fifo" if type_ == tarfile.FIFOTYPE else f"an entry of type {type_!r}")
@@ -470,6 +518,7 @@ def _check_member(type_: bytes, name: str, link: str, size: int) -> None:
         clean_name(link)
     if size < 0:
         raise InvalidParameter(f"invalid build context: {name!r} has a negative size")
+    return parts
 
 
 __all__ = ["BuildContext", "DEFAULT_DOCKERFILE"]

@@ -125,6 +125,15 @@ def file_digest(path: str | os.PathLike[str], st: os.stat_result | None = None) 
     return digest
 
 
+def remember_digest(st: os.stat_result, digest: str) -> None:
+    """Record a digest computed elsewhere (the context stream) for the file `st` describes."""
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _hash_lock:
+        if len(_hash_cache) >= _HASH_CACHE_MAX:
+            _hash_cache.clear()
+        _hash_cache[key] = digest
+
+
 def _plan_key(plan: CopyPlan) -> str:
     h = hashlib.sha256()
 
@@ -316,7 +325,7 @@ def _add_one(plan: CopyPlan, p: str, from_image: bool) -> None:
 
 
 __all__ = ["CopyPlan", "CopyResult", "Entry", "Source", "file_digest", "normalize_dest",
-           "plan_copy", "walk_tree"]
+           "plan_copy", "remember_digest", "walk_tree"]
 
 
 def __getattr__(name: str):  # the layer writers live in copy_layer.py / copy_fetch.py
