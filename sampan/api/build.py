@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from .. import errors
 from .http import Request, Response, Router, json_response
 
+log = logging.getLogger("sampan.build")
 _BUILDS: dict[str, asyncio.Task] = {}
 
 
@@ -90,13 +93,16 @@ async def build(req: Request) -> Response | None:
         from ..images import parse_platform
         parse_platform(opts.platform)
     path: Path | None = None
+    digest = ""
+    t0 = time.monotonic()
     if not opts.remote or req.headers.get("content-length", "0") != "0":
-        path = await req.spool(Path(engine.config.tmp_dir))
+        path, digest = await _spool_hashed(req, Path(engine.config.tmp_dir))
+    log.debug("build context received in %.3f s", time.monotonic() - t0)
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[dict] = asyncio.Queue()
     progress = Progress(lambda m: loop.call_soon_threadsafe(q.put_nowait, m), quiet=opts.quiet)
     builder = Builder(engine, opts, progress, cache=_cache(engine))
-    task = asyncio.ensure_future(builder.run(path if path and path.stat().st_size else None))
+    task = asyncio.ensure_future(builder.run(path if path and path.stat().st_size else None, digest))
     build_id = req.q("buildid") or ""
     if build_id:
         _BUILDS[build_id] = task
@@ -109,6 +115,23 @@ async def build(req: Request) -> Response | None:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+async def _spool_hashed(req: Request, directory: Path) -> tuple[Path, str]:
+    """The body to a temp file in tmp/, and its sha256 (the builder's context identity)."""
+    import hashlib
+    import tempfile
+    h = hashlib.sha256()
+    fd, name = tempfile.mkstemp(dir=directory, prefix="build-context-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for data in req.stream(chunk=1 << 20):
+                h.update(data)
+                f.write(data)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name), "sha256:" + h.hexdigest()
 
 
 async def _stream(req: Request, task: asyncio.Task, q: asyncio.Queue, error_message: Any,

@@ -94,27 +94,65 @@ class Builder:
         self._step = 0
         self._total = 0
         self._ctx: Any = None
+        self._ctx_lock = asyncio.Lock()
+        self._src: Path | str | None = None
+        self.digest = ""
+        self.memo = memo(engine)
 
     def _image_exists(self, image_id: str) -> bool:
         return self.images.exists(image_id) if refs.is_full_id(image_id) else False
 
     # -- the whole build ----------------------------------------------------------------------
-    async def run(self, context_tar: Path | str | None) -> str:
-        """Build from a context tar (or `opts.remote`); returns the image ID."""
+    async def run(self, context_tar: Path | str | None, digest: str = "") -> str:
+        """Build from a context tar (or `opts.remote`); returns the image ID.
+
+        `digest` (sha256 of the tar as received) lets a rebuild of a byte-identical context
+        skip unpacking it: the Dockerfile and each COPY's content key are remembered per
+        digest, and the context is only unpacked when a step actually has to run.
+        """
+        t0 = time.monotonic()
+        self._src = context_tar
+        self.digest = "" if self.opts.remote else digest
         try:
             for t in self.opts.tags:
                 refs.parse(t)  # a bad tag fails before any work
-            ctx = await self._open_context(context_tar)
-            text, filename = await _thread(ctx.read_dockerfile, self.opts.dockerfile or "Dockerfile")
+            text, filename = await self._dockerfile()
+            t1 = time.monotonic()
             from .dockerfile import parse
             self.df = parse(text, filename)
             image_id = await self._build()
+            log.debug("build %s: context %.3f s, steps %.3f s (context unpacked: %s)",
+                      short_id(image_id), t1 - t0, time.monotonic() - t1, self._ctx is not None)
         except BaseException:
             await self._failed()
             raise
         finally:
             self._cleanup_workdir()
         return image_id
+
+    def memo_key(self, *parts: Any) -> tuple | None:
+        """A key for facts that depend only on the context's bytes (and the Dockerfile name,
+        which picks the ignore file); None when the context has no digest."""
+        if not self.digest:
+            return None
+        return (self.digest, self.opts.dockerfile or "Dockerfile", *parts)
+
+    async def context(self) -> Any:
+        """The unpacked context, unpacked on first use."""
+        if self._ctx is None:
+            async with self._ctx_lock:
+                if self._ctx is None:
+                    await self._open_context(self._src)
+        return self._ctx
+
+    async def _dockerfile(self) -> tuple[str, str]:
+        key = self.memo_key("dockerfile")
+        got = self.memo.get(key)
+        if got is None:
+            ctx = await self.context()
+            got = await _thread(ctx.read_dockerfile, self.opts.dockerfile or "Dockerfile")
+            self.memo.put(key, got)
+        return got
 
     async def _open_context(self, context_tar: Path | str | None) -> Any:
         from .context import BuildContext
@@ -502,6 +540,37 @@ class Builder:
             with contextlib.suppress(Exception):
                 self._ctx.cleanup()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class Memo:
+    """A small LRU of facts derived from context bytes (see Builder.run); per daemon, in
+    memory: a restart only costs the first rebuild an unpack."""
+
+    def __init__(self, size: int = 1024) -> None:
+        from collections import OrderedDict
+        self._d: Any = OrderedDict()
+        self.size = size
+
+    def get(self, key: tuple | None) -> Any:
+        if key is None or key not in self._d:
+            return None
+        self._d.move_to_end(key)
+        return self._d[key]
+
+    def put(self, key: tuple | None, value: Any) -> None:
+        if key is None:
+            return
+        self._d[key] = value
+        self._d.move_to_end(key)
+        while len(self._d) > self.size:
+            self._d.popitem(last=False)
+
+
+def memo(engine: Any) -> Memo:
+    m = getattr(engine, "build_memo", None)
+    if m is None:
+        m = engine.build_memo = Memo()
+    return m
 
 
 def _pad_tar(path: Path) -> None:

@@ -78,8 +78,10 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
     scratch.mkdir(parents=True, exist_ok=True)
     follow = False
     docs = {h.name: h for h in getattr(ins, "heredocs", None) or []}
+    plan = None
     try:
         async with contextlib.AsyncExitStack() as stack:
+            memo_key = None
             if docs and any(_heredoc_name(s) for s in sources):
                 src_root = scratch / "heredocs"
                 src_root.mkdir()
@@ -112,18 +114,28 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
                 follow = True
                 use_add = add
             else:
-                src_root = b._ctx.root
+                src_root = None  # the context: unpacked only if the memo cannot answer
                 use_add = add
+                memo_key = b.memo_key("copy", cmd, tuple(sources), dest, workdir, use_add)
             from .copy import plan_copy, resolve_chown, write_copy_layer
-            plan = await _thread(plan_copy, src_root, sources, dest, workdir=workdir, add=use_add,
-                                 follow_from_image=follow)
-            key = await _thread(plan.cache_key)
+            known = b.memo.get(memo_key)
+            if known is None:
+                if src_root is None:
+                    src_root = (await b.context()).root
+                plan = await _thread(plan_copy, src_root, sources, dest, workdir=workdir,
+                                     add=use_add, follow_from_image=follow)
+                known = (await _thread(plan.cache_key), _kind(src_root, sources))
+                b.memo.put(memo_key, known)
+            key, kind = known
             hexkey = str(key).split(":")[-1]
-            created_by = S.nop_created_by_string(_shell_of(st.image),
-                                          f"{cmd} {_kind(src_root, sources)}:{hexkey} in {dest} ")
+            created_by = S.nop_created_by_string(_shell_of(st.image), f"{cmd} {kind}:{hexkey} in {dest} ")
             signature = f"copy:{cmd}:{key}:{dest}:{workdir}:{chown}:{chmod}:{frm}"
             if await b._from_cache(st, signature):
                 return
+            if plan is None:
+                src_root = (await b.context()).root
+                plan = await _thread(plan_copy, src_root, sources, dest, workdir=workdir,
+                                     add=use_add, follow_from_image=follow)
             tar = scratch / "layer.tar"
             async with b.view(st.image_id) as root:
                 owner = await _thread(resolve_chown, chown, root) if chown else None
@@ -133,6 +145,8 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
         st.image_id = await b._commit(st, st.image, created_by, signature, layer)
     finally:
         import shutil
+        if plan is not None and hasattr(plan, "cleanup"):
+            plan.cleanup()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
