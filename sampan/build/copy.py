@@ -103,7 +103,14 @@ class CopyPlan:
 
 # -- content digests ---------------------------------------------------------------------------
 def file_digest(path: str | os.PathLike[str], st: os.stat_result | None = None) -> str:
-    """sha256 hex of a regular file's bytes, memoised on its identity and times."""
+    """sha256 hex of a regular file's bytes, memoised on its identity and times (`st`, when
+    the caller has just lstat'ed the file, saves opening it on a memo hit)."""
+    if st is not None and stat.S_ISREG(st.st_mode):
+        with _hash_lock:
+            got = _hash_cache.get((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                   st.st_ctime_ns))
+        if got is not None:
+            return got
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
         st = os.fstat(fd)
@@ -150,19 +157,46 @@ def _plan_key(plan: CopyPlan) -> str:
             st = os.stat(src.path)
             put(stat.S_IMODE(st.st_mode) if src.kind != "url" else 0o600, st.st_size,
                 file_digest(src.path))
+            xa = read_xattrs(src.path) if src.kind == "file" else {}
+            if xa:
+                put("x", sorted(xa.items()))
             continue
         for e in src.entries:
             _entry_key(put, e)
     return "sha256:" + h.hexdigest()
 
 
+def read_xattrs(path: str | os.PathLike[str]) -> dict[str, bytes]:
+    """A file's extended attributes (file capabilities, ACLs...), as a layer tar carries them;
+    overlay's own `trusted.overlay.*` bookkeeping is not content."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    out = {}
+    for n in sorted(names):
+        if n.startswith("trusted.overlay."):
+            continue
+        try:
+            out[n] = os.getxattr(path, n, follow_symlinks=False)
+        except OSError:
+            continue
+    return out
+
+
 def _entry_key(put, e: Entry) -> None:  # type: ignore[no-untyped-def]
     mode = e.st.st_mode
     perm = stat.S_IMODE(mode)
     if stat.S_ISREG(mode):
-        put("f", e.rel, perm, e.st.st_size, file_digest(e.path))
+        put("f", e.rel, perm, e.st.st_size, file_digest(e.path, e.st))
+        xa = read_xattrs(e.path)
+        if xa:
+            put("x", sorted(xa.items()))
     elif stat.S_ISDIR(mode):
         put("d", e.rel, perm)
+        xa = read_xattrs(e.path)
+        if xa:
+            put("x", sorted(xa.items()))
     elif stat.S_ISLNK(mode):
         put("l", e.rel, e.link)
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
@@ -325,7 +359,7 @@ def _add_one(plan: CopyPlan, p: str, from_image: bool) -> None:
 
 
 __all__ = ["CopyPlan", "CopyResult", "Entry", "Source", "file_digest", "normalize_dest",
-           "plan_copy", "remember_digest", "walk_tree"]
+           "plan_copy", "read_xattrs", "remember_digest", "walk_tree"]
 
 
 def __getattr__(name: str):  # the layer writers live in copy_layer.py / copy_fetch.py

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..archive import extract_layer, open_decompressed
 from ..errors import Internal, InvalidParameter, Unavailable
-from .copy import CopyPlan, CopyResult, Entry, normalize_dest, walk_tree
+from .copy import CopyPlan, CopyResult, Entry, normalize_dest, read_xattrs, walk_tree
 from .copy_paths import clean_rel, resolve_rel
 
 _O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -41,6 +41,8 @@ class _Item:
     link: str = ""                # "l"
     st_mode: int = 0              # "n": full st_mode (type bits)
     rdev: int = 0
+    xattrs: dict[str, bytes] | None = None
+    ident: tuple[int, int] | None = None  # "f" with other hard links: (dev, ino)
 
 
 class _Layer:
@@ -93,20 +95,32 @@ class _Layer:
     def write(self, out: Path) -> None:
         tmp = out.with_name(out.name + ".part")
         try:
+            links: dict[tuple[int, int], str] = {}  # hard links stay hard links, as in Docker
             with open(tmp, "wb") as f, \
                     tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 for parts in sorted(self.items):
-                    self._add(tar, "/".join(parts), self.items[parts])
+                    self._add(tar, "/".join(parts), self.items[parts], links)
             os.replace(tmp, out)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
 
     @staticmethod
-    def _add(tar: tarfile.TarFile, name: str, it: _Item) -> None:
+    def _add(tar: tarfile.TarFile, name: str, it: _Item,
+             links: dict[tuple[int, int], str]) -> None:
         ti = tarfile.TarInfo(name)
         ti.mode, ti.uid, ti.gid, ti.mtime = it.mode & 0o7777, it.uid, it.gid, it.mtime
         ti.uname = ti.gname = ""
+        if it.xattrs:
+            ti.pax_headers = {"SCHILY.xattr." + k: v.decode("utf-8", "surrogateescape")
+                              for k, v in it.xattrs.items()}
+        if it.kind == "f" and it.ident is not None:
+            first = links.get(it.ident)
+            if first is not None:
+                ti.type, ti.linkname = tarfile.LNKTYPE, first
+                tar.addfile(ti)
+                return
+            links[it.ident] = name
         if it.kind == "d":
             ti.type = tarfile.DIRTYPE
             ti.name = name + "/"
@@ -142,9 +156,12 @@ def _entry_item(e: Entry, uid: int, gid: int, chmod: int | None) -> _Item:
     perm = stat.S_IMODE(st.st_mode)
     mtime = int(st.st_mtime)
     if stat.S_ISDIR(st.st_mode):
-        return _Item("d", chmod if chmod is not None else perm, uid, gid, mtime)
+        return _Item("d", chmod if chmod is not None else perm, uid, gid, mtime,
+                     xattrs=read_xattrs(e.path) or None)
     if stat.S_ISREG(st.st_mode):
-        return _Item("f", chmod if chmod is not None else perm, uid, gid, mtime, path=e.path)
+        return _Item("f", chmod if chmod is not None else perm, uid, gid, mtime, path=e.path,
+                     xattrs=read_xattrs(e.path) or None,
+                     ident=(st.st_dev, st.st_ino) if st.st_nlink > 1 else None)
     if stat.S_ISLNK(st.st_mode):
         return _Item("l", 0o777, uid, gid, mtime, link=e.link)
     return _Item("n", perm, uid, gid, mtime, st_mode=st.st_mode, rdev=st.st_rdev)

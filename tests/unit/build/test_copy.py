@@ -270,3 +270,28 @@ def test_layer_extracts_cleanly(ctx, tmp_path):
     assert os.readlink(dest / "app/link") == "/etc/passwd"
     assert stat.S_IMODE((dest / "app/run.sh").stat().st_mode) == 0o755
     assert (dest / "app/run.sh").stat().st_mtime == T0
+
+
+def test_hard_links_and_xattrs_survive(tmp_path):
+    root = _mk(tmp_path / "c", {"d/a": b"same", "d/cap": b"\x7fELF"})
+    os.link(root / "d/a", root / "d/b")
+    try:
+        os.setxattr(root / "d/cap", "user.note", b"kept")
+    except OSError:
+        pytest.skip("no user xattrs on this filesystem")
+    k1 = _plan(root, ["d"], "/x/").cache_key()
+    out = tmp_path / "l.tar"
+    write_copy_layer(_plan(root, ["d"], "/x/"), out)
+    with tarfile.open(out) as t:
+        ms = {m.name: m for m in t}
+    assert ms["x/a"].isreg() and ms["x/b"].islnk() and ms["x/b"].linkname == "x/a"
+    assert ms["x/cap"].pax_headers.get("SCHILY.xattr.user.note") == "kept"
+    os.setxattr(root / "d/cap", "user.note", b"changed")
+    assert _plan(root, ["d"], "/x/").cache_key() != k1
+    from sampan.archive import extract_layer
+    dest = tmp_path / "x"
+    dest.mkdir()
+    with open(out, "rb") as f:
+        extract_layer(f, dest)
+    assert os.getxattr(dest / "x/cap", "user.note") == b"kept"
+    assert os.path.samefile(dest / "x/a", dest / "x/b")
