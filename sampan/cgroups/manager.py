@@ -79,6 +79,10 @@ class CgroupManager:
             raise
         return self.driver.join_dirs(group)
 
+    def dirs_of(self, c: Any) -> list[str]:
+        """The container's cgroup directories (one per v1 hierarchy), made or not."""
+        return self.driver.join_dirs(self.group_of(c))
+
     def release(self, c: Any) -> None:
         """Remove the container's group; blocking (may wait for exiting processes): run it in
         an executor."""

@@ -338,7 +338,8 @@ class ContainerService:
             log_compress=log_set.compress, exit_path=os.path.join(c.dir, "exit.json"),
             socket_path=str(self.config.monitors_dir / f"{c.id}.sock"), bundle=bundle,
             runtime=runtime_path, new_pidns=(c.host_config.get("PidMode") != "host") and runtime == "sampan",
-            cgroup_dirs=tuple(cgroup_dirs))
+            cgroup_dirs=tuple(cgroup_dirs),
+            oom_dirs=tuple(cgroup_dirs if runtime == "sampan" else self.engine.cgroups.dirs_of(c)))
         attaches = self._pending_attach.pop(c.id, [])
         sock = monitor.spawn(ms, attaches)
         link = await MonitorLink.open(sock)

@@ -18,11 +18,13 @@ import base64
 import fcntl
 import gc
 import json
+import logging
 import os
 import selectors
 import signal
 import socket
 import struct
+import subprocess
 import termios
 import time
 from typing import Any, Callable
@@ -33,6 +35,8 @@ from . import protocol
 from .logfile import open_writer, rfc3339_nano
 from .spec import DEFAULT_DETACH_KEYS, Attach, MonitorSpec, parse_detach_keys  # noqa: F401 - re-exported for the engine
 from .streams import StreamIO, _Proc
+
+log = logging.getLogger("sampan.monitor")
 
 # How long a child may take to set up before it sends its pty master. The container's init
 # mounts its rootfs first; an exec must answer within the daemon's request timeout (10 s).
@@ -204,6 +208,18 @@ class Monitor(StreamIO):
                 pass
         return fds
 
+    def _delete_runtime_state(self) -> None:
+        """`runc delete --force`: the state and cgroup a `run --keep` left (the container has
+        exited; this only tidies up, so a failure is logged, never fatal)."""
+        try:
+            r = subprocess.run([self.ms.runtime, "delete", "--force", self.ms.id],
+                               capture_output=True, timeout=30)
+            if r.returncode != 0:
+                log.warning("%s delete %s: %s", self.ms.runtime, self.ms.id,
+                            r.stderr.decode(errors="replace").strip())
+        except (OSError, subprocess.SubprocessError) as e:
+            log.warning("%s delete %s: %s", self.ms.runtime, self.ms.id, e)
+
     def _exec_container(self, stdio: tuple[int, int, int] | None, err_w: int,
                         console_fd: int | None, size: tuple[int, int] | None) -> None:
         ms = self.ms
@@ -220,7 +236,9 @@ class Monitor(StreamIO):
         os.closerange(3, err_w)
         os.closerange(err_w + 1, 65536)
         try:
-            os.execv(ms.runtime, [ms.runtime, "run", "--bundle", ms.bundle, ms.id])
+            # --keep: the runtime would remove the cgroup, and with it the OOM-kill counter,
+            # as the container exits; the monitor reads it, then deletes (_delete_runtime_state).
+            os.execv(ms.runtime, [ms.runtime, "run", "--keep", "--bundle", ms.bundle, ms.id])
         except OSError as e:
             os.write(err_w, json.dumps({"message": f"cannot run {ms.runtime}: {e}", "exit_code": 126}).encode())
             os._exit(126)
@@ -486,7 +504,9 @@ class Monitor(StreamIO):
         if proc.log is not None:
             proc.log.close()
         result = {"exit_code": code, "finished_at": rfc3339_nano(time.time_ns()),
-                  "oom_killed": _cgroupfs.oom_kills(self.ms.cgroup_dirs) > 0}
+                  "oom_killed": _cgroupfs.oom_kills(self.ms.oom_dirs or self.ms.cgroup_dirs) > 0}
+        if self.ms.runtime != "sampan":
+            self._delete_runtime_state()
         _atomic_write_json(self.ms.exit_path, result)
         try:
             os.unlink(self.ms.socket_path)

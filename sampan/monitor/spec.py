@@ -26,6 +26,9 @@ class MonitorSpec:
     detach_keys: bytes = DEFAULT_DETACH_KEYS
     console_size: tuple[int, int] | None = None  # (height, width): HostConfig.ConsoleSize
     cgroup_dirs: tuple[str, ...] = ()  # the container's cgroup (one dir per v1 hierarchy)
+    # where the OOM-kill counters are read at exit: cgroup_dirs, or for runc/crun (which make
+    # the group themselves and are not joined to it) the dirs the runtime will use
+    oom_dirs: tuple[str, ...] = ()
     log_rotation: tuple[int, int] = (0, 1)  # (max-size bytes or 0, max-file)
     log_driver: str = "json-file"           # or "local" (monitor/locallog.py)
     log_compress: bool = False              # gzip rotated files (monitor/logrotate.py)

@@ -91,6 +91,25 @@ def test_memory_hog_is_oom_killed_exit_137(sampand):
     _ok(sampand.docker("rm", name))
 
 
+def test_oom_kill_is_recorded_with_runc_too(sampand):
+    """runc makes and removes the cgroup itself: the monitor runs it with --keep, reads the
+    OOM counter once it exits, then deletes the runtime's state."""
+    _need("MemoryLimit", "SwapLimit")
+    if not shutil.which("runc"):
+        pytest.skip("runc is not installed")
+    name = _name()
+    r = sampand.docker("run", "--runtime", "runc", "--name", name, "-m", "64m", "--memory-swap", "64m",
+                       "busybox", "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1", timeout=60)
+    assert r.returncode == 137, (r.stdout, r.stderr)
+    st = _inspect(sampand, name)["State"]
+    assert st["OOMKilled"] is True and st["ExitCode"] == 137
+    cid = _inspect(sampand, name)["Id"]
+    # nothing of runc's left behind: its state and the container's cgroup are gone
+    assert not os.path.exists(f"/run/runc/{cid}")
+    assert not any(os.path.isdir(d) for d in DRIVER.join_dirs(f"/sampan/{cid}"))
+    _ok(sampand.docker("rm", name))
+
+
 def test_stress_ng_vm_past_the_limit_is_oom_killed(sampand, stress):
     _need("MemoryLimit", "SwapLimit")
     name = _name()
