@@ -294,6 +294,7 @@ _OK_TYPES = _DATA_TYPES | {tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE}
 _META_TYPES = frozenset((tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME,
                          tarfile.GNUTYPE_LONGLINK))
 _MAX_META = 1 << 20
+MAX_MEMBERS = 1_000_000  # inodes are a resource too: a context of millions of empty files is refused
 _EMPTY_SHA256 = hashlib.sha256().hexdigest()
 
 
@@ -397,6 +398,8 @@ class _TarGuard:
                     raise InvalidParameter("invalid build context: bad pax size") from None
             self._pending = {}
         self.members += 1
+        if self.members > MAX_MEMBERS:
+            raise InvalidParameter(f"build context has too many entries (over {MAX_MEMBERS})")
         assert isinstance(name, str) and isinstance(link, str)
         key = "/".join(_check_member(type_, name, link, size))
         self.digests.pop(key, None)  # a later entry of the same name replaces the file

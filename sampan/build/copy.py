@@ -67,6 +67,7 @@ class Source:
     path: Path                   # host path of the source (resolved inside src_root)
     entries: list[Entry] = field(default_factory=list)  # for "dir": everything below it
     url: str = ""
+    prefix: str = ""             # COPY --parents: the source's parent path, kept under dest
 
     @property
     def base(self) -> str:
@@ -83,6 +84,8 @@ class CopyPlan:
     chown: tuple[int, int] | None = None
     chmod: int | None = None
     tmp: Path | None = None      # our downloads (ADD URL), removed by cleanup()
+    parents: bool = False        # COPY --parents
+    exclude: tuple[str, ...] = ()  # COPY/ADD --exclude patterns (.dockerignore syntax)
     _key: str | None = None
 
     @property
@@ -150,9 +153,10 @@ def _plan_key(plan: CopyPlan) -> str:
             h.update(len(b).to_bytes(4, "big"))
             h.update(b)
 
-    put("sampan-copy-v1", plan.cmd, plan.dest, plan.chown, plan.chmod)
+    put("sampan-copy-v1", plan.cmd, plan.dest, plan.chown, plan.chmod, plan.parents,
+        plan.exclude)
     for src in plan.sources:
-        put("source", src.kind, src.base)
+        put("source", src.kind, src.base, src.prefix)
         if src.kind in ("file", "archive", "url"):
             st = os.stat(src.path)
             put(stat.S_IMODE(st.st_mode) if src.kind != "url" else 0o600, st.st_size,
@@ -272,16 +276,25 @@ def normalize_dest(workdir: str, dest: str) -> str:
 def plan_copy(src_root: Path, sources: list[str], dest: str, *, workdir: str, add: bool,
               follow_from_image: bool = False, chown: tuple[int, int] | None = None,
               chmod: int | None = None, tmp_dir: Path | None = None,
-              checksum: str | None = None) -> CopyPlan:
+              checksum: str | None = None, parents: bool = False,
+              exclude: list[str] | None = None) -> CopyPlan:
     """Resolve the sources of a COPY/ADD against src_root (the context, or with
     follow_from_image a stage's/image's rootfs) and decide the destination.
 
     ADD URLs are downloaded here (into tmp_dir, or a private temp dir), since their content is
     part of the cache key; call plan.cleanup() when done. Errors are InvalidParameter with
-    Docker's messages, prefixed "COPY failed: " / "ADD failed: "."""
+    Docker's messages, prefixed "COPY failed: " / "ADD failed: ".
+
+    BuildKit's `--parents` keeps each source's parent path under dest (a "/./" in a source
+    marks where the kept part starts); `--exclude` patterns (.dockerignore syntax) drop
+    matching files: paths below a directory source are matched relative to it, a file
+    source by its path and its base name."""
     cmd = "ADD" if add else "COPY"
     root = Path(src_root)
-    plan = CopyPlan(root, normalize_dest(workdir, dest), add, [], chown, chmod)
+    plan = CopyPlan(root, normalize_dest(workdir, dest), add, [], chown, chmod,
+                    parents=parents, exclude=tuple(exclude or ()))
+    if parents and not plan.dest.endswith("/"):
+        plan.dest += "/"  # the kept parents always go below dest
     try:
         for raw in sources:
             if is_url(raw):
@@ -317,14 +330,26 @@ def _add_local(plan: CopyPlan, raw: str, from_image: bool) -> None:
         p = p[1:]
     if p.startswith("./"):
         p = p[2:]
+    pivot = ""
+    if plan.parents and "/./" in "/" + p:
+        pivot = clean_rel(("/" + p).split("/./", 1)[0])
     if has_wildcards(p):
-        for rel in _wildcard_matches(os.fspath(plan.src_root), p):
-            _add_one(plan, rel, from_image)
+        pattern = p.replace("/./", "/", 1) if pivot else p  # Docker matches it as written
+        for rel in _wildcard_matches(os.fspath(plan.src_root), pattern):
+            _add_one(plan, rel, from_image, pivot)
         return
-    _add_one(plan, p, from_image)
+    _add_one(plan, p, from_image, pivot)
 
 
-def _add_one(plan: CopyPlan, p: str, from_image: bool) -> None:
+def _excluded(plan: CopyPlan, rel: str) -> bool:
+    if not plan.exclude:
+        return False
+    from .dockerignore import IgnoreMatcher
+    m = IgnoreMatcher(list(plan.exclude))
+    return m.ignored(rel) or m.ignored(rel.rsplit("/", 1)[-1])
+
+
+def _add_one(plan: CopyPlan, p: str, from_image: bool, pivot: str = "") -> None:
     cleaned = go_clean(p)
     if cleaned == ".." or cleaned.startswith("../"):
         raise InvalidParameter(
@@ -342,16 +367,31 @@ def _add_one(plan: CopyPlan, p: str, from_image: bool) -> None:
             f"{plan.cmd} failed: file not found in build context or excluded by .dockerignore: "
             f"stat {p}: file does not exist")
     name = clean_rel(cleaned) or "."
+    prefix = ""
+    if plan.parents:
+        kept = clean_rel(cleaned)
+        if pivot and (kept + "/").startswith(pivot + "/"):
+            kept = kept[len(pivot) + 1:]
+        prefix = kept.rsplit("/", 1)[0] if "/" in kept else ""
+        if stat.S_ISDIR(st.st_mode):
+            prefix = kept  # a directory keeps its own path too
+    if not stat.S_ISDIR(st.st_mode) and _excluded(plan, name):
+        return
     if stat.S_ISDIR(st.st_mode):
-        src = Source(name, "dir", full)
-        src.entries = [Entry("", os.fspath(full), st)] + list(walk_tree(os.fspath(full)))
+        src = Source(name, "dir", full, prefix=prefix)
+        walked = walk_tree(os.fspath(full))
+        if plan.exclude:
+            from .dockerignore import IgnoreMatcher
+            m = IgnoreMatcher(list(plan.exclude))
+            walked = (e for e in walked if not m.ignored(e.rel))
+        src.entries = [Entry("", os.fspath(full), st)] + list(walked)
     elif stat.S_ISREG(st.st_mode):
         kind = "file"
         if plan.add:
             from .copy_layer import is_archive
             if is_archive(full):
                 kind = "archive"
-        src = Source(name, kind, full)
+        src = Source(name, kind, full, prefix=prefix)
     else:
         src = Source(name, "file", full, [Entry("", os.fspath(full), st)])
         src.kind = "special"

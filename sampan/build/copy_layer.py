@@ -224,7 +224,9 @@ def write_copy_layer(plan: CopyPlan, out_tar: Path, *, chown: tuple[int, int] | 
     dparts, dest_is_dir = _dest(layer, plan.dest)
     scratch: list[Path] = []  # extracted ADD archives, read when the tar is written
     try:
+        base_parts = dparts
         for src in plan.sources:
+            dparts = base_parts + _parts(src.prefix)  # COPY --parents
             if src.kind == "dir":
                 if layer.is_dir_in_image(dparts):
                     layer.ensure_dir(dparts)  # an existing directory keeps its metadata
@@ -237,7 +239,7 @@ def write_copy_layer(plan: CopyPlan, out_tar: Path, *, chown: tuple[int, int] | 
                 layer.ensure_dir(dparts)
                 scratch.append(_add_archive(layer, src.path, dparts, out_tar.parent, plan.cmd))
             else:
-                target = dparts + (src.base,) if dest_is_dir else dparts
+                target = dparts + (src.base,) if dest_is_dir or src.prefix else dparts
                 layer.ensure_dir(target[:-1])
                 st = os.stat(src.path, follow_symlinks=False)
                 if src.kind == "url":

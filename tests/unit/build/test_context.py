@@ -318,3 +318,12 @@ def test_streamed_digests_feed_the_copy_key_exactly(work):
         fresh = K.plan_copy(ctx.root, ["."], "/x/", workdir="/", add=False).cache_key()
         assert memo == fresh
         assert (ctx.root / "g").read_bytes() == b"HH"
+
+
+def test_too_many_entries(work, monkeypatch):
+    from sampan.build import context as C
+    w, _ = work
+    monkeypatch.setattr(C, "MAX_MEMBERS", 50)
+    with pytest.raises(InvalidParameter, match="too many entries"):
+        BuildContext.from_tar(io.BytesIO(_tar([(f"f{i}", b"") for i in range(51)])), w)
+    assert os.listdir(w) == []

@@ -295,3 +295,17 @@ def test_hard_links_and_xattrs_survive(tmp_path):
         extract_layer(f, dest)
     assert os.getxattr(dest / "x/cap", "user.note") == b"kept"
     assert os.path.samefile(dest / "x/a", dest / "x/b")
+
+
+def test_parents_and_exclude(ctx, tmp_path):
+    _mk(ctx, {"x/a/one.txt": b"1", "x/a/skip.md": b"m", "y/two.txt": b"2"})
+    m = _layer(tmp_path, _plan(ctx, ["x/a/one.txt", "y/two.txt"], "/p", parents=True))
+    assert m["p/x/a/one.txt"][5] == b"1" and m["p/y/two.txt"][5] == b"2"
+    m = _layer(tmp_path, _plan(ctx, ["./x/./a/*.txt"], "/p/", parents=True))
+    assert set(m) == {"p", "p/a", "p/a/one.txt"}
+    m = _layer(tmp_path, _plan(ctx, ["x"], "/q/", parents=True, exclude=["**/*.md"]))
+    assert set(m) == {"q", "q/x", "q/x/a", "q/x/a/one.txt"}
+    m = _layer(tmp_path, _plan(ctx, ["*.txt", "src"], "/e/", exclude=["b.txt", "lib"]))
+    assert set(m) == {"e", "e/a.txt", "e/main.c", "e/link", "e/rel"}
+    assert (_plan(ctx, ["src"], "/e/", exclude=["lib"]).cache_key()
+            != _plan(ctx, ["src"], "/e/").cache_key())
