@@ -159,17 +159,39 @@ def compress_file(src: str) -> None:
     os.unlink(src)
 
 
+def _rotated_indexes(path: str) -> list[int]:
+    d, base = os.path.split(path)
+    out = set()
+    try:
+        names = os.listdir(d or ".")
+    except OSError:
+        return []
+    for n in names:
+        if n.startswith(base + "."):
+            suffix = n[len(base) + 1:]
+            if suffix.endswith(".gz"):
+                suffix = suffix[:-3]
+            if suffix.isdigit():
+                out.add(int(suffix))
+    return sorted(out)
+
+
 def rotate(path: str, max_file: int, compress: bool = False) -> None:
-    """Shift `path` -> `path.1` -> ...; the oldest falls off. With one file: truncate."""
+    """Shift `path` -> `path.1` -> ...; the oldest falls off. With one file: truncate.
+    Only the files that exist are touched (one directory listing), so a huge max-file costs
+    nothing."""
     if max_file <= 1:
         with open(path, "r+b") as f:
             f.truncate(0)
         return
-    _remove(f"{path}.{max_file - 1}")
-    for i in range(max_file - 1, 1, -1):
-        src = _present(f"{path}.{i - 1}")
+    for i in reversed(_rotated_indexes(path)):
+        if i >= max_file - 1:
+            _remove(f"{path}.{i}")  # the oldest (and any left by a larger max-file before)
+            continue
+        src = _present(f"{path}.{i}")
         if src is not None:
-            os.replace(src, f"{path}.{i}" + (".gz" if src.endswith(".gz") else ""))
+            _remove(f"{path}.{i + 1}")
+            os.replace(src, f"{path}.{i + 1}" + (".gz" if src.endswith(".gz") else ""))
     if os.path.exists(path):
         _remove(f"{path}.1")
         os.replace(path, f"{path}.1")

@@ -198,3 +198,20 @@ def test_read_logs_api_path_on_a_container_dir(tmp_path):
     c.host_config = {"LogConfig": {"Type": "none"}}
     with pytest.raises(InvalidParameter, match="does not support reading"):
         asyncio.run(collect(**base))
+
+
+def test_rotation_touches_only_existing_files_even_with_a_huge_max_file(tmp_path):
+    path = str(tmp_path / "c-json.log")
+    w = LogWriter(path, 300, 10**9, True)
+    t = time.perf_counter()
+    _lines(w, 0, 60)
+    w.close()
+    assert time.perf_counter() - t < 5  # no loop over a billion names
+    files = log_files(path)
+    assert len(files) > 5 and all(p.endswith(".gz") for p in files[:-1])
+    assert _nums(_all(LogFiles(path, "json-file"))) == list(range(60))
+    # A smaller max-file later drops what lies beyond it.
+    w = LogWriter(path, 300, 3, True)
+    _lines(w, 60, 10)
+    w.close()
+    assert len(log_files(path)) == 3
