@@ -138,10 +138,15 @@ async def _stream(req: Request, task: asyncio.Task, q: asyncio.Queue, error_mess
                   step_failed: type) -> None:
     w = None
     getter: asyncio.Future | None = None
+    # The request body is all read by now: the client's side of the connection ending means
+    # it went away (docker build's ctrl-C), and the build stops as dockerd's does.
+    hangup = asyncio.ensure_future(_client_gone(req))
     try:
         while True:
             getter = asyncio.ensure_future(q.get())
-            done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({getter, task, hangup}, return_when=asyncio.FIRST_COMPLETED)
+            if hangup in done and task not in done:
+                raise ConnectionError("client went away")
             if getter in done:
                 if w is None:
                     w = await req.start_stream("application/json")
@@ -167,12 +172,25 @@ async def _stream(req: Request, task: asyncio.Task, q: asyncio.Queue, error_mess
             w = await req.start_stream("application/json")
         await w.end()
     except ConnectionError:
-        task.cancel()  # the client went away: the build stops, as docker build's ctrl-C
+        task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     finally:
+        hangup.cancel()
         if getter is not None:
             getter.cancel()
     return None
+
+
+async def _client_gone(req: Request) -> None:
+    reader = getattr(req, "_reader", None)
+    if reader is None:
+        await asyncio.Event().wait()
+        return
+    while True:
+        data = await reader.read(4096)
+        if not data:
+            return  # EOF: the client closed its side
+        # bytes after the body (a pipelined request) are not expected from build clients
 
 
 def _cache(engine: Any) -> Any:

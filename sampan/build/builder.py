@@ -123,8 +123,13 @@ class Builder:
             image_id = await self._build()
             log.debug("build %s: context %.3f s, steps %.3f s (context unpacked: %s)",
                       short_id(image_id), t1 - t0, time.monotonic() - t1, self._ctx is not None)
+        except asyncio.CancelledError:
+            log.debug("build cancelled: cleaning up %d container(s)", len(self.containers))
+            # shielded: a second cancel (the handler itself going away) must not cut it short
+            await asyncio.shield(self._failed(cancelled=True))
+            raise
         except BaseException:
-            await self._failed()
+            await asyncio.shield(self._failed())
             raise
         finally:
             self._cleanup_workdir()
@@ -510,16 +515,23 @@ class Builder:
         return out
 
     # -- failure and cleanup ----------------------------------------------------------------------
-    async def _failed(self) -> None:
-        """Containers as Docker leaves them; images this build made that nothing uses go."""
-        keep_last = self.opts.rm and not self.opts.forcerm
+    async def _failed(self, cancelled: bool = False) -> None:
+        """Containers as Docker leaves them; images this build made that nothing uses go.
+        A cancelled build (the client went away) leaves no container either."""
+        keep_last = self.opts.rm and not self.opts.forcerm and not cancelled
         for i, cid in enumerate(list(self.containers)):
             is_last = i == len(self.containers) - 1
-            if not self.opts.rm and not self.opts.forcerm:
+            if not self.opts.rm and not self.opts.forcerm and not cancelled:
                 continue
             if is_last and keep_last:
                 continue  # the failing step's container, for inspection (Docker's default)
-            if await remove_quietly(self.engine, cid):
+            try:
+                ok = await remove_quietly(self.engine, cid)
+            except BaseException:
+                log.exception("removing build container %s", cid[:12])
+                raise
+            log.debug("build container %s removed: %s", cid[:12], ok)
+            if ok:
                 self.containers.remove(cid)
         removed = []
         for image_id in reversed(self.made_images):

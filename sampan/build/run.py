@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 from typing import Any, Callable
 
 from ..errors import SampanError
+
+log = logging.getLogger("sampan.build")
 
 
 class StepFailed(SampanError):
@@ -56,6 +59,7 @@ async def run_container(engine: Any, body: dict[str, Any], on_created: Callable[
     on_created(cid)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     ours.setblocking(False)
+    pump: asyncio.Future | None = None
     try:
         att = Attach(theirs.detach(), stdin=False, stdout=True, stderr=True)
         await engine.containers.attach(cid, att)
@@ -67,11 +71,14 @@ async def run_container(engine: Any, body: dict[str, Any], on_created: Callable[
         # moment to arrive, but never hang a build on a descendant holding the pipe open.
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(pump), 5)
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, OSError):
-            await pump
         return cid, int(code)
     finally:
+        # The reader must be off the event loop before the socket closes: a pending
+        # sock_recv on a closed fd would catch whatever socket gets that number next.
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await asyncio.shield(pump)
         ours.close()
 
 
@@ -96,7 +103,8 @@ async def remove_quietly(engine: Any, cid: str) -> bool:
     try:
         await engine.containers.remove(cid, force=True, volumes=True)
         return True
-    except SampanError:
+    except SampanError as e:
+        log.debug("removing build container %s: %s", cid[:12], e)
         return False
 
 

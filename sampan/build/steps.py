@@ -6,6 +6,7 @@ destination and flags), computed before anything is written, so a cached step co
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 from pathlib import Path
@@ -15,6 +16,8 @@ from ..errors import InvalidParameter
 from . import stage as S
 
 _COPY_FLAGS = {"from", "chown", "chmod", "link", "parents", "exclude"}
+# (--checksum and --keep-git-dir are ADD's; --link is accepted: layers here are always
+# independent of what is below them in content, only their parents differ)
 _ADD_FLAGS = {"chown", "chmod", "link", "checksum", "keep-git-dir", "exclude", "from"}
 
 
@@ -73,6 +76,8 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
     chmod = _chmod(ins.flags.get("chmod"))
     chown = ins.flags.get("chown") or None
     frm = ins.flags.get("from") or ""
+    parents = ins.flags.get("parents", "false").lower() in ("", "true")
+    exclude = [e for e in (ins.flags.get("exclude") or "").split("\n") if e]
     workdir = st.config.get("WorkingDir") or "/"
     scratch = b.workdir / f"step-{b._step}"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -97,17 +102,13 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
             elif any(_is_url(s) for s in sources):
                 if not add:
                     raise InvalidParameter("source can't be a URL for COPY")
-                if not all(_is_url(s) for s in sources):
-                    raise InvalidParameter("ADD: URLs and local sources in one instruction are not supported")
-                from .copy import fetch_url
-                src_root = scratch / "urls"
-                src_root.mkdir()
-                names = []
-                for url in sources:
-                    got = await _thread(fetch_url, url, src_root, ins.flags.get("checksum") or None)
-                    names.append(Path(got).name)
-                sources = names
-                use_add = False  # remote archives are copied as files, never unpacked
+                # plan_copy downloads them (their content is part of the key): no memo
+                if all(_is_url(s) for s in sources):
+                    src_root = scratch / "urls"
+                    src_root.mkdir()
+                else:
+                    src_root = (await b.context()).root
+                use_add = add
             elif frm:
                 from_id = await _from_image(b, frm)
                 src_root = await stack.enter_async_context(b.view(from_id))
@@ -116,14 +117,17 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
             else:
                 src_root = None  # the context: unpacked only if the memo cannot answer
                 use_add = add
-                memo_key = b.memo_key("copy", cmd, tuple(sources), dest, workdir, use_add)
+                memo_key = b.memo_key("copy", cmd, tuple(sources), dest, workdir, use_add, chmod,
+                                      parents, tuple(exclude))
             from .copy import plan_copy, resolve_chown, write_copy_layer
+            plan_kw = dict(workdir=workdir, add=use_add, follow_from_image=follow, chmod=chmod,
+                           tmp_dir=scratch, checksum=ins.flags.get("checksum") or None,
+                           parents=parents, exclude=exclude)
             known = b.memo.get(memo_key)
             if known is None:
                 if src_root is None:
                     src_root = (await b.context()).root
-                plan = await _thread(plan_copy, src_root, sources, dest, workdir=workdir,
-                                     add=use_add, follow_from_image=follow)
+                plan = await _thread(functools.partial(plan_copy, src_root, sources, dest, **plan_kw))
                 known = (await _thread(plan.cache_key), _kind(src_root, sources))
                 b.memo.put(memo_key, known)
             key, kind = known
@@ -134,8 +138,7 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
                 return
             if plan is None:
                 src_root = (await b.context()).root
-                plan = await _thread(plan_copy, src_root, sources, dest, workdir=workdir,
-                                     add=use_add, follow_from_image=follow)
+                plan = await _thread(functools.partial(plan_copy, src_root, sources, dest, **plan_kw))
             tar = scratch / "layer.tar"
             async with b.view(st.image_id) as root:
                 owner = await _thread(resolve_chown, chown, root) if chown else None
