@@ -318,6 +318,18 @@ def _driver(c: Any) -> str:
     return ((c.host_config or {}).get("LogConfig") or {}).get("Type") or "json-file"
 
 
+def _source(c: Any) -> LogFiles:
+    """The files to read and their format. A `local` container created before sampan had
+    the local driver was written as json-file: read that while no local file exists."""
+    driver = _driver(c)
+    path = log_path(c)
+    if driver == "local" and not os.path.exists(path):
+        old = os.path.join(c.dir, f"{c.id}-json.log")
+        if os.path.exists(old):
+            return LogFiles(old, "json-file")
+    return LogFiles(path, driver)
+
+
 async def read_logs(c: Any, running: Callable[[], bool], *, stdout: bool, stderr: bool,
                     follow: bool, since: float, until: float, tail: int | None,
                     timestamps: bool, tty: bool | None = None) -> AsyncIterator[Any]:
@@ -328,7 +340,7 @@ async def read_logs(c: Any, running: Callable[[], bool], *, stdout: bool, stderr
     if _driver(c) not in ("json-file", "local"):
         raise InvalidParameter("configured logging driver does not support reading")
     flt = Filter(stdout, stderr, since, until, timestamps, tty)
-    files = LogFiles(log_path(c), _driver(c))
+    files = _source(c)
     loop = asyncio.get_running_loop()
     it: Any = None
 
@@ -402,7 +414,7 @@ def read_all_sync(c: Any, stdout: bool, stderr: bool, tty: bool) -> Iterable[byt
     if _driver(c) not in ("json-file", "local"):
         return
     flt = Filter(stdout, stderr, 0, 0, False, tty)
-    files = LogFiles(log_path(c), _driver(c))
+    files = _source(c)
     try:
         for entries in files.iter_rotated():
             yield flt.render(entries)

@@ -134,3 +134,34 @@ def test_daemon_json_log_driver_and_opts_are_the_default(sampand_factory):
     assert _inspect(d, "dj")["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {}}
     assert d.docker("logs", "dj").stdout == "hi\n"
     assert d.docker("info", "-f", "{{.LoggingDriver}}").stdout.strip() == "local"
+
+
+def _hwm_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.parametrize("driver", ["json-file", "local"])
+def test_100mb_of_output_does_not_grow_the_daemon(sampand_factory, driver):
+    """The daemon's peak RSS (VmHWM) moves by far less than the log it serves: the monitor
+    writes the log, and `logs` streams it in bounded chunks."""
+    d = sampand_factory()
+    # 100 MiB: 25,600 lines of 4095 x and a newline.
+    script = "head -c 104832000 /dev/zero | tr '\\0' x | fold -w 4095; echo"
+    r = d.docker("run", "-d", "--name", "big", "--network", "none", "--log-driver", driver,
+                 "busybox", "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    _wait_exit(d, "big")
+    before = _hwm_kb(d.pid)
+    with open(os.devnull, "wb") as null:
+        p = subprocess.run(["/usr/local/bin/docker", "logs", "big"], env=d.env, stdout=null,
+                           stderr=subprocess.PIPE, timeout=300)
+    assert p.returncode == 0, p.stderr
+    r = d.docker("logs", "--tail", "1", "big", binary=True)
+    assert r.stdout == b"x" * 4095 + b"\n"
+    grown_mb = (_hwm_kb(d.pid) - before) / 1024
+    assert grown_mb < 40, f"daemon peak RSS grew by {grown_mb:.0f} MB serving a 100 MB log"
+    d.docker("rm", "-f", "big")

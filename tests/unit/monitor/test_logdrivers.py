@@ -215,3 +215,16 @@ def test_rotation_touches_only_existing_files_even_with_a_huge_max_file(tmp_path
     _lines(w, 60, 10)
     w.close()
     assert len(log_files(path)) == 3
+
+
+def test_a_local_container_logged_as_json_file_before_stays_readable(tmp_path):
+    c = types.SimpleNamespace(id="e" * 64, dir=str(tmp_path),
+                              host_config={"LogConfig": {"Type": "local", "Config": {}}})
+    w = LogWriter(str(tmp_path / f"{c.id}-json.log"))
+    _lines(w, 0, 3)
+    w.close()
+
+    async def collect():
+        return [x async for x in read_logs(c, lambda: False, stdout=True, stderr=True, follow=False,
+                                           since=0, until=0, tail=None, timestamps=False)]
+    assert [d for _, d in asyncio.run(collect())] == [b"line 00000\n", b"line 00001\n", b"line 00002\n"]
