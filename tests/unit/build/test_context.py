@@ -327,3 +327,11 @@ def test_too_many_entries(work, monkeypatch):
     with pytest.raises(InvalidParameter, match="too many entries"):
         BuildContext.from_tar(io.BytesIO(_tar([(f"f{i}", b"") for i in range(51)])), w)
     assert os.listdir(w) == []
+
+
+def test_over_the_free_space_is_refused(work, monkeypatch):
+    w, _ = work
+    monkeypatch.setattr(BuildContext, "_space_left", lambda self: 1000)
+    with pytest.raises(InvalidParameter, match="free space"):
+        BuildContext.from_tar(io.BytesIO(gzip.compress(_tar([("big", b"x" * 5000)]))), w)
+    assert os.listdir(w) == []
