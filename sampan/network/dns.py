@@ -1,8 +1,8 @@
 """The embedded DNS server of user-defined networks (Docker's 127.0.0.11).
 
 Each container on a user-defined network gets a UDP and a TCP socket bound to
-127.0.0.11:53 *inside its own network namespace* (made on the netlink worker, which can
-enter the namespace); the daemon serves them from its event loop. Knowing which socket a
+127.0.0.11 *inside its own network namespace* (made on the netlink worker, which can
+enter the namespace; port 53 is redirected to them there); the daemon serves them from its event loop. Knowing which socket a
 query came in on tells us which container asked, so names are resolved in that container's
 view: the containers, aliases and links of the networks it is attached to. Anything else is
 forwarded, from the host's namespace, to the container's upstream servers.
@@ -248,14 +248,23 @@ async def _udp_exchange(loop: asyncio.AbstractEventLoop, server: str, query: byt
 
 
 def make_sockets() -> tuple[socket.socket, socket.socket]:
-    """UDP and TCP sockets on 127.0.0.11:53 (call inside the container's namespace)."""
+    """UDP and TCP sockets for 127.0.0.11:53 (call inside the container's namespace).
+
+    As Docker's: they listen on random ports of 127.0.0.11, and nftables rules in the
+    container's namespace redirect port 53 there, so the container may still run a DNS
+    server of its own on 0.0.0.0:53. A restored daemon calls this again: the rules are
+    replaced with the new ports.
+    """
+    from .firewall import dns_redirect_script, run_in_current_netns
+
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         for s in (udp, tcp):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.11", 53))
+            s.bind(("127.0.0.11", 0))
         tcp.listen(16)
+        run_in_current_netns(dns_redirect_script("127.0.0.11", udp.getsockname()[1],
+                                                 tcp.getsockname()[1]))
     except BaseException:
         udp.close()
         tcp.close()

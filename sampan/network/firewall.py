@@ -69,6 +69,39 @@ class _Lib:
 _lib: _Lib | None = None
 
 
+def run_in_current_netns(cmd: str) -> None:
+    """Run an nft script in the calling thread's network namespace.
+
+    The shared context's netlink socket belongs to the namespace it was made in (the
+    host's), so this makes a context of its own, uses it once and frees it.
+    """
+    lib = _nft().lib
+    lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+    ctx = lib.nft_ctx_new(0)
+    if not ctx:
+        raise Internal("nftables: cannot make a context")
+    try:
+        lib.nft_ctx_buffer_output(ctx)
+        lib.nft_ctx_buffer_error(ctx)
+        if lib.nft_run_cmd_from_buffer(ctx, cmd.encode()) != 0:
+            err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode(errors="replace")
+            raise Internal(f"nftables: {err.strip() or 'command failed'}")
+    finally:
+        lib.nft_ctx_free(ctx)
+
+
+def dns_redirect_script(address: str, udp_port: int, tcp_port: int) -> str:
+    """The container-side rules of the embedded DNS server, as Docker has them: queries to
+    <address>:53 go to the ports the daemon's sockets really listen on, so port 53 stays free
+    for a DNS server of the container's own. Replies are un-NATed by conntrack."""
+    return "\n".join([
+        "add table ip sampan-dns", "delete table ip sampan-dns", "table ip sampan-dns {",
+        "  chain output {", "    type nat hook output priority -100; policy accept;",
+        f"    ip daddr {address} udp dport 53 dnat to {address}:{int(udp_port)}",
+        f"    ip daddr {address} tcp dport 53 dnat to {address}:{int(tcp_port)}",
+        "  }", "}", ""])
+
+
 def _nft() -> _Lib:
     global _lib
     if _lib is None:
