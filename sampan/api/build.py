@@ -182,15 +182,14 @@ async def _stream(req: Request, task: asyncio.Task, q: asyncio.Queue, error_mess
 
 
 async def _client_gone(req: Request) -> None:
+    """Returns once the client has closed its side. Polls the stream's EOF flag rather than
+    reading, so bytes of a next request on a kept-alive connection are never taken."""
     reader = getattr(req, "_reader", None)
     if reader is None:
         await asyncio.Event().wait()
         return
-    while True:
-        data = await reader.read(4096)
-        if not data:
-            return  # EOF: the client closed its side
-        # bytes after the body (a pipelined request) are not expected from build clients
+    while not reader.at_eof():
+        await asyncio.sleep(0.2)
 
 
 def _cache(engine: Any) -> Any:

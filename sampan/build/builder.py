@@ -372,17 +372,26 @@ class Builder:
     async def _step_image(self, st: S.StageState, img: dict[str, Any], created_by: str,
                           signature: str, layer: Any = None) -> None:
         """Make (or take from the cache) the image a step produces from `img`."""
-        if await self._from_cache(st, signature):
+        if await self._from_cache(st, signature, created_by, img):
             if layer is not None:
                 self.images.release_layers([layer.chain_id])
             return
         new_id = await self._commit(st, img, created_by, signature, layer)
         st.image_id = new_id
 
-    async def _from_cache(self, st: S.StageState, signature: str) -> bool:
+    async def _from_cache(self, st: S.StageState, signature: str, created_by: str = "",
+                          result: dict[str, Any] | None = None) -> bool:
+        """Take the step's image from the cache (or a --cache-from image) if it has one."""
         if self.opts.nocache:
             return False
         hit = self.cache.get(st.image_id, signature)
+        if hit is None and created_by and self.opts.cache_from:
+            from .cachefrom import lookup
+            hit = await _thread(lookup, self.images, self.opts.cache_from, st.image_id,
+                                st.image if st.image_id else None, created_by,
+                                result if result is not None else st.image)
+            if hit is not None:
+                self.cache.put(st.image_id, signature, hit)
         if hit is None:
             return False
         self.out.stream(" ---> Using cache\n")
@@ -452,7 +461,7 @@ class Builder:
         arg_env = st.run_args(self.opts.build_args)
         self.used_args.update(k for k, _ in arg_env)
         created_by = S.run_created_by(argv, arg_env)
-        if await self._from_cache(st, "run:" + created_by):
+        if await self._from_cache(st, "run:" + created_by, created_by, st.image):
             return
         if not st.image_id:
             raise InvalidParameter("cannot run a command in an empty image (FROM scratch): "
@@ -485,7 +494,8 @@ class Builder:
         img.setdefault("config", {})["WorkingDir"] = path
         comment = "WORKDIR " + path
         signature = "workdir:" + path
-        if await self._from_cache(st, signature):
+        created_by = S.nop_created_by_string(_shell_of(img), comment)
+        if await self._from_cache(st, signature, created_by, img):
             return
         tar = self.workdir / f"workdir-{self._step}.tar"
         layer = None
@@ -496,8 +506,7 @@ class Builder:
                 layer = await self.add_layer_tar(st, tar)
             finally:
                 tar.unlink(missing_ok=True)
-        st.image_id = await self._commit(st, img, S.nop_created_by_string(_shell_of(img), comment),
-                                         signature, layer)
+        st.image_id = await self._commit(st, img, created_by, signature, layer)
 
     async def _tag(self, image_id: str) -> list[str]:
         out = []

@@ -134,7 +134,7 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
             hexkey = str(key).split(":")[-1]
             created_by = S.nop_created_by_string(_shell_of(st.image), f"{cmd} {kind}:{hexkey} in {dest} ")
             signature = f"copy:{cmd}:{key}:{dest}:{workdir}:{chown}:{chmod}:{frm}"
-            if await b._from_cache(st, signature):
+            if await b._from_cache(st, signature, created_by, st.image):
                 return
             if plan is None:
                 src_root = (await b.context()).root
