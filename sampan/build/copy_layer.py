@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..archive import extract_layer, open_decompressed
+from ..archive.extract import WHITEOUT_PREFIX
 from ..errors import Internal, InvalidParameter, Unavailable
 from .copy import CopyPlan, CopyResult, Entry, normalize_dest, read_xattrs, walk_tree
 from .copy_paths import clean_rel, resolve_rel
@@ -85,6 +86,10 @@ class _Layer:
                 self.put(p, _Item("d", 0o755, uid, gid, self.now))
 
     def put(self, parts: tuple[str, ...], item: _Item) -> None:
+        if parts and parts[-1].startswith(WHITEOUT_PREFIX):
+            # in a layer tar such a name deletes a file of the image below instead of adding one
+            raise InvalidParameter(f"cannot copy {'/'.join(parts)!r}: names starting with "
+                                   f"{WHITEOUT_PREFIX!r} are reserved for layer whiteouts")
         old = self.items.get(parts)
         if old is not None and old.kind == "d" and item.kind != "d":
             n = len(parts)

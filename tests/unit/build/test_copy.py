@@ -309,3 +309,12 @@ def test_parents_and_exclude(ctx, tmp_path):
     assert set(m) == {"e", "e/a.txt", "e/main.c", "e/link", "e/rel"}
     assert (_plan(ctx, ["src"], "/e/", exclude=["lib"]).cache_key()
             != _plan(ctx, ["src"], "/e/").cache_key())
+
+
+def test_whiteout_names_are_never_written(tmp_path):
+    rootfs = _mk(tmp_path / "img", {"d/.wh.etc": b"", "d/ok": b"1"})
+    with pytest.raises(InvalidParameter, match="reserved for layer whiteouts"):
+        write_copy_layer(_plan(rootfs, ["d"], "/", follow_from_image=True), tmp_path / "l.tar")
+    assert not (tmp_path / "l.tar").exists()
+    with pytest.raises(InvalidParameter, match="reserved"):
+        write_heredoc_layer("x", "/.wh.bin", "/", None, None, tmp_path / "h.tar")
