@@ -69,6 +69,19 @@ class _Lib:
 _lib: _Lib | None = None
 
 
+_freer: Any = None
+
+
+def _free_later(lib: Any, ctx: int) -> None:
+    """nft_ctx_free waits 10-20 ms here (closing its netlink socket waits for an RCU grace
+    period), so it runs on a thread of its own, off the container's start path."""
+    global _freer
+    if _freer is None:
+        import concurrent.futures
+        _freer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="nft-free")
+    _freer.submit(lib.nft_ctx_free, ctx)
+
+
 def run_in_current_netns(cmd: str) -> None:
     """Run an nft script in the calling thread's network namespace.
 
@@ -87,7 +100,7 @@ def run_in_current_netns(cmd: str) -> None:
             err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode(errors="replace")
             raise Internal(f"nftables: {err.strip() or 'command failed'}")
     finally:
-        lib.nft_ctx_free(ctx)
+        _free_later(lib, ctx)
 
 
 def dns_redirect_script(address: str, udp_port: int, tcp_port: int) -> str:
