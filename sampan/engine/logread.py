@@ -216,13 +216,13 @@ class LogFiles:
     # tails
     def tail(self, n: int) -> list[Entry]:
         """The last `n` entries over all files, oldest first; the live file is left open
-        at its end for a follower."""
+        right after its last complete entry, for a follower."""
         self.open_live()
         got: list[Entry] = []
         if self.f is not None:
-            got = self._tail_plain(self.f, n)
-            self.f.seek(0, os.SEEK_END)
-            self._settle_live_end()
+            got, end = self._tail_plain(self.f, n)
+            self.f.seek(end)  # an entry still being written there is read whole later
+            self.buf = b""
         for p in reversed(self.rotated()):
             if len(got) >= n:
                 break
@@ -235,20 +235,8 @@ class LogFiles:
             got = entries[-(n - len(got)):] + got
         return got[-n:] if n else []
 
-    def _settle_live_end(self) -> None:
-        """After a tail, the follower goes on from the end of the last complete entry (a
-        json line still being written is read whole later). The monitor writes local
-        records whole, one write each, so there the end is a record boundary."""
-        size = self.f.tell()
-        if not self.local:
-            back = min(size, 64 * 1024)
-            self.f.seek(size - back)
-            data = self.f.read(back)
-            end = data.rfind(b"\n") + 1
-            self.f.seek(size - back + end if end or back == size else size)
-        self.buf = b""
-
-    def _tail_plain(self, f: Any, n: int) -> list[Entry]:
+    def _tail_plain(self, f: Any, n: int) -> tuple[list[Entry], int]:
+        """(the last `n` complete entries of a plain file, the offset just past them)."""
         f.seek(0, os.SEEK_END)
         size = f.tell()
         span = 64 * 1024
@@ -259,24 +247,29 @@ class LogFiles:
             at_start = span == size
             if self.local:
                 recs, ok = _walk_back(data, n, at_start)
-                if ok is None:  # damaged: the slow way, from the start
+                if ok is None:
+                    # The end is not a record boundary (a write in progress, or damage):
+                    # the slow way, from the start, which also finds where the last whole
+                    # record ends.
                     f.seek(0)
-                    return parse_local(f.read())[0][-n:] if n else []
+                    entries, end = parse_local(f.read())
+                    return (entries[-n:] if n else []), end
                 if ok:
-                    return [(s, ns, d, None) for s, ns, d in recs]
+                    return recs, size
             else:
-                end = data.rfind(b"\n") + 1
-                body = data[:end]
+                cut = data.rfind(b"\n") + 1
+                body = data[:cut]
                 if at_start or body.count(b"\n") > n:
                     if not at_start:
                         body = body[body.find(b"\n") + 1:]  # the first line may be cut
-                    return parse_json(body)[0][-n:] if n else []
+                    end = size - span + cut
+                    return (parse_json(body)[0][-n:] if n else []), end
             if at_start:
-                return []
+                return [], 0
             span *= 4
 
 
-def _walk_back(buf: bytes, n: int, at_start: bool) -> tuple[list[tuple[int, int, bytes]], bool | None]:
+def _walk_back(buf: bytes, n: int, at_start: bool) -> tuple[list[Entry], bool | None]:
     """The last `n` local records in `buf` (a file's suffix) by their trailers: (records
     oldest first, True when done / False when more of the file is needed / None if damaged)."""
     hs = locallog.HEADER.size
@@ -294,7 +287,7 @@ def _walk_back(buf: bytes, n: int, at_start: bool) -> tuple[list[tuple[int, int,
         hn, stream, _f, _r, ns = locallog.HEADER.unpack_from(buf, start)
         if hn != ln or stream not in (1, 2):
             return [], None
-        out.append((stream, ns, bytes(buf[start + hs:pos - 4])))
+        out.append((stream, ns, bytes(buf[start + hs:pos - 4]), None))
         pos = start
     out.reverse()
     if len(out) >= n or (pos == 0 and at_start):

@@ -228,3 +228,26 @@ def test_a_local_container_logged_as_json_file_before_stays_readable(tmp_path):
         return [x async for x in read_logs(c, lambda: False, stdout=True, stderr=True, follow=False,
                                            since=0, until=0, tail=None, timestamps=False)]
     assert [d for _, d in asyncio.run(collect())] == [b"line 00000\n", b"line 00001\n", b"line 00002\n"]
+
+
+@pytest.mark.parametrize("driver", ["json-file", "local"])
+def test_tail_then_follow_with_an_entry_half_written_at_the_end(tmp_path, driver):
+    path = str(tmp_path / "log")
+    w = open_writer(path, driver, 0, 1, False)
+    _lines(w, 0, 100)
+    w.close()
+    whole = open(path, "rb").read()
+    w2 = open_writer(str(tmp_path / "next"), driver, 0, 1, False)
+    _lines(w2, 100, 1)
+    w2.close()
+    nxt = open(str(tmp_path / "next"), "rb").read()
+    with open(path, "ab") as f:
+        f.write(nxt[:7])  # the monitor's write caught half way
+    files = LogFiles(path, driver)
+    assert _nums(files.tail(3)) == [97, 98, 99]
+    with open(path, "ab") as f:
+        f.write(nxt[7:])
+    got = [e for b in files.read_live() for e in b]
+    files.close()
+    assert _nums(got) == [100]  # read whole once complete, nothing lost or garbled
+    assert len(whole) > 0
