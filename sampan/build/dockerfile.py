@@ -24,7 +24,7 @@ from .shellwords import (
 __all__ = [
     "Heredoc", "Instruction", "Stage", "Dockerfile", "parse", "parse_line", "expand",
     "expand_words", "expand_heredoc", "expand_args", "expand_kv", "parse_kv",
-    "parse_heredoc_word", "flag_true", "duration_ns", "EXPANDED", "INSTRUCTIONS",
+    "parse_heredoc_word", "copy_sources", "flag_true", "duration_ns", "EXPANDED", "INSTRUCTIONS",
 ]
 
 INSTRUCTIONS = frozenset({
@@ -484,7 +484,8 @@ def parse_kv(words: list[str], instruction: str) -> list[tuple[str, str | None]]
     return _rules.parse_kv(words, instruction.upper())
 
 
-def expand_kv(inst: Instruction, env: Mapping[str, str], escape: str = "\\") -> list[tuple[str, str | None]]:
+def expand_kv(inst: Instruction, env: Mapping[str, str],
+              escape: str = "\\") -> list[tuple[str, str | None]]:
     """ENV/LABEL pairs with keys and values substituted as Docker does: the pairs are split
     first, then each key and value is expanded with the env from *before* the instruction
     (`ENV a=1 b=$a` gives b the old $a). ARG is Docker's dispatchArg without build args:
@@ -514,6 +515,24 @@ def expand_args(inst: Instruction, env: Mapping[str, str], escape: str = "\\") -
     if inst.cmd not in EXPANDED:
         return list(inst.args)
     return [expand(a, env, escape) for a in inst.args]
+
+
+def copy_sources(inst: Instruction) -> tuple[list[str], list[Heredoc], str]:
+    """COPY/ADD's (source paths, inline heredoc sources, destination), unexpanded, split as
+    Docker does: a source word that is a heredoc marker (`<<EOF`, `<<-"EOF"`) names one of
+    the instruction's heredoc bodies (the file gets the delimiter as its name); the rest are
+    paths/URLs. Expand paths and dest with expand(); a body with .expand uses expand_heredoc()."""
+    bodies = {h.name: h for h in inst.heredocs}
+    paths: list[str] = []
+    inline: list[Heredoc] = []
+    for word in inst.args[:-1]:
+        marker = parse_heredoc_word(word)
+        if marker is None:
+            paths.append(word)
+            continue
+        body = bodies.get(marker.name)
+        inline.append(Heredoc(marker.name, body.content if body else "", marker.expand, marker.chomp))
+    return paths, inline, inst.args[-1]
 
 
 def flag_true(inst: Instruction, name: str) -> bool:

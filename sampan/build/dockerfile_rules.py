@@ -53,7 +53,8 @@ def _flags(cmd: str, raw: list[str]) -> dict[str, str]:
     return out
 
 
-def check(cmd: str, args: list[str], is_json: bool, raw_flags: list[str]) -> tuple[list[str], dict[str, str]]:
+def check(cmd: str, args: list[str], is_json: bool,
+          raw_flags: list[str]) -> tuple[list[str], dict[str, str]]:
     """Docker's argument-count and flag rules, in Docker's order; returns (args, flags).
     (A heredoc as COPY/ADD destination is refused by the caller, which knows heredocs.)"""
     n = len(args)
@@ -89,7 +90,8 @@ def check(cmd: str, args: list[str], is_json: bool, raw_flags: list[str]) -> tup
     return args, flags
 
 
-def _healthcheck(args: list[str], is_json: bool, raw_flags: list[str]) -> tuple[list[str], dict[str, str]]:
+def _healthcheck(args: list[str], is_json: bool,
+                 raw_flags: list[str]) -> tuple[list[str], dict[str, str]]:
     typ = args[0].upper()
     if typ == "NONE":
         if len(args) != 1:
@@ -216,7 +218,10 @@ def suggest(value: str, options: list[str], case_sensitive: bool) -> str:
     if not match:
         return ""
     if not case_sensitive:
-        match = match.lower() if value == value.lower() else match.upper() if value == value.upper() else match
+        if value == value.lower():
+            match = match.lower()
+        elif value == value.upper():
+            match = match.upper()
     return f" (did you mean {match}?)"
 
 

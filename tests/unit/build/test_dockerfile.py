@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sampan.build.dockerfile import (
-    EXPANDED, Dockerfile, Instruction, duration_ns, expand_args, expand_kv, flag_true, parse,
+    EXPANDED, Dockerfile, Instruction, copy_sources, duration_ns, expand_args, expand_kv, flag_true, parse,
     parse_heredoc_word, parse_kv, parse_line,
 )
 from sampan.errors import InvalidParameter
@@ -466,3 +466,26 @@ def test_did_you_mean() -> None:
 def test_long_onbuild_chain_is_refused_cleanly() -> None:
     assert error("FROM x\n" + "ONBUILD " * 5000 + "RUN x\n").endswith(
         "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+
+
+def test_backtick_escape_everywhere() -> None:
+    df = parse("# escape=`\nFROM x\nENV p=c:\\dir q=a` b\nCOPY --chown=a`:b x y\nRUN <<EOF\nline `\nEOF\n")
+    env, copy, run = df.stages[0].instructions
+    assert expand_kv(env, {}, df.escape) == [("p", "c:\\dir"), ("q", "a b")]
+    assert copy.flags == {"chown": "a:b"}
+    assert run.heredocs[0].content == "line `\n"
+
+
+def test_step_text_is_dockers() -> None:
+    # `original` is what "Step N/M : ..." prints: the continuation lines joined as written.
+    (r,) = insts("RUN apt-get update && \\\n    apt-get install -y curl  \n")
+    assert r.original == "RUN apt-get update &&     apt-get install -y curl"
+
+
+def test_copy_sources_split() -> None:
+    c = one('COPY <<a.txt ./local <<-"b.sh" /dst/\nalpha $X\na.txt\n\tbeta\n\tb.sh\n')
+    paths, inline, dest = copy_sources(c)
+    assert (paths, dest) == (["./local"], "/dst/")
+    assert [(h.name, h.content, h.expand, h.chomp) for h in inline] == [
+        ("a.txt", "alpha $X\n", True, False), ("b.sh", "beta\n", False, True)]
+    assert copy_sources(one("ADD a b /c/")) == (["a", "b"], [], "/c/")
