@@ -213,13 +213,16 @@ class BuildContext:
             return None
         except OSError as e:
             raise InvalidParameter(f"cannot read {name}: {e.strerror}") from None
-        with open(fd, "rb") as f:
-            st = os.fstat(f.fileno())
+        try:
+            st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                return None
+                return None  # a directory, fifo...: not a file to read
             if st.st_size > limit:
                 raise InvalidParameter(f"{name} is too large ({st.st_size} bytes)")
-            return f.read(limit + 1)
+            with open(fd, "rb", closefd=False) as f:
+                return f.read(limit + 1)
+        finally:
+            os.close(fd)
 
     def read_dockerfile(self, name: str = DEFAULT_DOCKERFILE) -> tuple[str, str]:
         """(text, filename) of the Dockerfile `name` (a path inside the context), also when the
