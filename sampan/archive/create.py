@@ -14,7 +14,9 @@ import os
 import stat
 import tarfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
+
+Owner = Callable[[int, int], tuple[int, int]]
 
 from .extract import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
@@ -45,20 +47,23 @@ def _is_opaque(path: str) -> bool:
         return False
 
 
-def _base(name: str, st: os.stat_result) -> tarfile.TarInfo:
+def _base(name: str, st: os.stat_result, owner: Owner | None = None) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(name)
     ti.mode = stat.S_IMODE(st.st_mode)
-    ti.uid, ti.gid = st.st_uid, st.st_gid
+    ti.uid, ti.gid = owner(st.st_uid, st.st_gid) if owner else (st.st_uid, st.st_gid)
     ti.uname = ti.gname = ""
     ti.mtime = int(st.st_mtime)
     return ti
 
 
-def write_layer_tar(root: Path | str, fileobj: BinaryIO, whiteouts: str = "overlay") -> None:
+def write_layer_tar(root: Path | str, fileobj: BinaryIO, whiteouts: str = "overlay",
+                    owner: Owner | None = None) -> None:
     """Write `root` as an uncompressed layer tar to `fileobj` (which may be unseekable).
 
     `whiteouts="overlay"`: 0/0 char devices and opaque xattrs are converted to Docker form;
     "none": they are written as they are (e.g. `docker export` of a merged rootfs).
+    `owner`: (uid, gid) on disk -> (uid, gid) in the tar (a remapped daemon's layers are
+    owned by host ids; the tar carries the container's).
     """
     root = os.fspath(root)
     links: dict[tuple[int, int], str] = {}
@@ -78,18 +83,18 @@ def write_layer_tar(root: Path | str, fileobj: BinaryIO, whiteouts: str = "overl
                 st = os.lstat(path)
                 mode = st.st_mode
                 if (whiteouts == "overlay" and stat.S_ISCHR(mode) and st.st_rdev == 0):
-                    wo = _base(f"{rel}/{WHITEOUT_PREFIX}{name}" if rel else WHITEOUT_PREFIX + name, st)
+                    wo = _base(f"{rel}/{WHITEOUT_PREFIX}{name}" if rel else WHITEOUT_PREFIX + name, st, owner)
                     wo.mode = 0
                     tar.addfile(wo)
                     continue
-                ti = _base(relname, st)
+                ti = _base(relname, st, owner)
                 ti.pax_headers = _xattrs(path)
                 if stat.S_ISDIR(mode):
                     ti.type = tarfile.DIRTYPE
                     ti.name = relname + "/"
                     tar.addfile(ti)
                     if whiteouts == "overlay" and _is_opaque(path):
-                        op = _base(f"{relname}/{WHITEOUT_OPAQUE}", st)
+                        op = _base(f"{relname}/{WHITEOUT_OPAQUE}", st, owner)
                         op.mode = 0
                         tar.addfile(op)
                     subdirs.append(relname)

@@ -20,6 +20,7 @@ from ..monitor.logfile import rfc3339_nano
 from . import archive as _archive
 from . import changes as _changes
 from .worker import View, Worker, raise_from_header, spawn
+from ..userns import hooks as userns_hooks
 
 
 def _ok(w: Worker) -> Any:
@@ -52,7 +53,9 @@ class ContainerFS:
                     rootfs=c.rootfs,
                     overlay_options=() if c.driver == "vfs" else _rootfs_options(c),
                     readonly=bool(c.host_config.get("ReadonlyRootfs")), binds=binds,
-                    chroot=chroot)
+                    chroot=chroot,
+                    # copy-up (chroot=False) copies host-side owners as they are: no userns
+                    userns=userns_hooks.worker_userns(c.host_config) if chroot else None)
 
     @contextlib.asynccontextmanager
     async def _worker(self, c: Any, job: Any, *, with_input: bool = False,
@@ -238,7 +241,7 @@ class ContainerFS:
 
             def writer(fd: int) -> None:
                 with os.fdopen(fd, "wb", closefd=False, buffering=1 << 20) as f:
-                    write_layer_tar(c.upper_dir, f)
+                    write_layer_tar(c.upper_dir, f, owner=userns_hooks.tar_owner())
         r, w = os.pipe2(os.O_CLOEXEC)
         failure: list[BaseException] = []
 

@@ -35,6 +35,7 @@ from ..linux import syscalls as sc
 from ..runtime.mounts import Mount, perform
 from ..runtime.rootfs import secure_join
 from ..linux.mountinfo import mount_points
+from ..userns import hooks as _userns_hooks
 
 _KINDS = {cls.__name__: cls for cls in (errors.NotFound, errors.InvalidParameter, errors.Conflict,
                                          errors.Forbidden, errors.Internal, errors.Unavailable)}
@@ -50,6 +51,7 @@ class View:
     readonly: bool = False
     binds: list[tuple[str, str, bool]] = field(default_factory=list)  # (host src, dest, rw)
     chroot: bool = True                 # False: stay on the host's `/` (copy-up writes there)
+    userns: dict | None = None          # --userns-remap: the IdMap (json) to see files through
 
 
 def error_header(e: BaseException) -> dict[str, Any]:
@@ -83,6 +85,8 @@ def enter(view: View, *, pure_rootfs: bool = False) -> None:
             sc.unshare(sc.CLONE_NEWNS)
             sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
             _detach_submounts(points)
+        if view.userns is not None:
+            _userns_hooks.worker_join(view.pid, view.userns)
         return
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
@@ -107,6 +111,8 @@ def enter(view: View, *, pure_rootfs: bool = False) -> None:
                     sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
             except OSError:
                 continue
+    if view.userns is not None:  # before chroot: a chrooted process may not join a userns
+        _userns_hooks.worker_join(0, view.userns)
     if view.chroot:
         os.chroot(root)
         os.chdir("/")

@@ -28,6 +28,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-s", "--storage-driver", default=None)
     p.add_argument("--default-runtime", default=None)
     p.add_argument("--cgroup-parent", default=None)
+    p.add_argument("--userns-remap", default=None,
+                   help="user/group (or `default`) whose subordinate ids containers run as")
+    p.add_argument("--rootless", action="store_true", default=False,
+                   help="run as an ordinary user (implied when not started as root)")
     p.add_argument("-v", "--version", action="store_true")
     return p.parse_args(argv)
 
@@ -57,7 +61,17 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
         cfg.extra["cgroup-parent"] = ns.cgroup_parent
     cfg.data_root = cfg.data_root.resolve()
     cfg.exec_root = cfg.exec_root.resolve()
+    if ns.userns_remap is not None:
+        cfg.extra["userns-remap"] = ns.userns_remap
     return cfg
+
+
+def _setup_userns_remap(cfg: DaemonConfig) -> None:
+    """`--userns-remap`: resolve (or create `dockremap`), switch to the per-mapping data root."""
+    value = cfg.extra.get("userns-remap")
+    if value:
+        from ..userns import configure
+        configure(cfg, str(value))
 
 
 def _take_pidfile(path: Path) -> None:
@@ -86,6 +100,7 @@ def _preload() -> None:
     import sampan.runtime.mounts  # noqa: F401
     import sampan.linux.syscalls  # noqa: F401
     import sampan.cgroups.fs  # noqa: F401
+    import sampan.userns.hooks  # noqa: F401
     import traceback  # noqa: F401
 
 
@@ -98,6 +113,9 @@ async def run(cfg: DaemonConfig) -> None:
 
     _preload()
     engine = Engine(cfg)
+    if cfg.extra.get("rootless"):
+        from ..rootless.cgroups import NoCgroups
+        engine.cgroups = NoCgroups()  # no delegated cgroup: limits refused at create
     await engine.start()
     router = Router()
     for mod in (system, containers, exec_api, images, resources, volumes_api, containerfs_api, networks,
@@ -138,11 +156,26 @@ def main(argv: list[str] | None = None) -> None:
     # pyroute2 logs every netlink message at debug level: thousands of lines per container
     # that bury sampan's own debug output.
     logging.getLogger("pyroute2").setLevel(logging.INFO)
-    if os.geteuid() != 0:
-        print("sampand: must run as root (rootless mode is not supported yet)", file=sys.stderr)
-        sys.exit(1)
+    from .. import rootless
+    if rootless.in_child():
+        cfg.extra["rootless"] = True
+        if cfg.extra.get("userns-remap"):
+            print("sampand: --userns-remap is not supported in rootless mode", file=sys.stderr)
+            sys.exit(1)
+    elif os.geteuid() != 0 or ns.rootless:
+        # Rootless: re-executed inside a user namespace of our own (sampan.rootless.reexec).
+        if os.geteuid() == 0:
+            print("sampand: --rootless is for an ordinary user, not root", file=sys.stderr)
+            sys.exit(1)
+        from ..rootless import reexec
+        try:
+            sys.exit(reexec.main(sys.argv[1:] if argv is None else argv))
+        except SampanError as e:
+            print(f"sampand: {e}", file=sys.stderr)
+            sys.exit(1)
     try:
         _take_pidfile(cfg.pidfile)
+        _setup_userns_remap(cfg)
     except SampanError as e:
         print(f"sampand: {e}", file=sys.stderr)
         sys.exit(1)

@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator
 
 from ..errors import Conflict, InvalidParameter, NotFound, NotModified
 from ..monitor import process as monitor
+from ..userns import hooks as userns_hooks
 from ..monitor.logfile import parse_rfc3339_nano
 from . import createconfig
 from .listing import match_labels
@@ -140,6 +141,7 @@ class ContainerService:
             raise InvalidParameter(f"unknown or invalid runtime name: {host['Runtime']}")
         warnings = self.engine.cgroups.validate(host)  # Docker's 400s before anything exists
         _merge_log_config(host, self.config)  # daemon.json log-driver/log-opts; Docker's checks
+        userns_hooks.validate_create(host)  # --userns-remap: privileged, pid=host need --userns=host
         host = createconfig.fill_host_config(host)
         from ..volumes import hooks as volume_hooks
         mounts, made_volumes = volume_hooks.prepare(self.engine, merged, host)
@@ -298,6 +300,7 @@ class ContainerService:
                               image_config=image.config.get("config") or {}, rootfs=c.rootfs,
                               hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
                               container_id=c.id, mounts=mounts, ns_paths=net["ns_paths"])
+            userns_hooks.prepare_start(c, spec)
         except Exception:
             await self.engine.networks.release(c)
             raise

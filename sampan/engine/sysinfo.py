@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from .. import API_VERSION, MIN_API_VERSION, __version__
+from ..userns import hooks as userns_hooks
 
 
 def cgroup_version() -> str:
@@ -103,7 +104,8 @@ def _info(engine: Any) -> dict[str, Any]:
                   "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": cfg.live_restore, "Isolation": "", "InitBinary": "docker-init",
         "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
-        "SecurityOptions": ["name=cgroupns"] if cgroup_version() == "2" else [],
+        "SecurityOptions": (["name=cgroupns"] if cgroup_version() == "2" else [])
+        + userns_hooks.security_options(),
         "CDISpecDirs": [], "Warnings": None,
     }
 

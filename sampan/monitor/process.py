@@ -35,6 +35,7 @@ from . import protocol
 from .logfile import open_writer, rfc3339_nano
 from .spec import DEFAULT_DETACH_KEYS, Attach, MonitorSpec, parse_detach_keys  # noqa: F401 - re-exported for the engine
 from .streams import StreamIO, _Proc
+from ..userns import hooks as _userns_hooks
 
 log = logging.getLogger("sampan.monitor")
 
@@ -200,7 +201,7 @@ class Monitor(StreamIO):
         namespaces are looked up when the first exec comes.
         """
         fds = {}
-        for ns in ("mnt", "uts", "ipc", "net", "cgroup"):
+        for ns in ("mnt", "uts", "ipc", "net", "cgroup", "user"):
             try:
                 if os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"):
                     fds[ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
@@ -591,6 +592,7 @@ def monitor_main(ms: MonitorSpec, attaches: list[Attach], status_fd: int) -> Non
         os.replace(tmp, ms.socket_path)
         if ms.new_pidns:
             from ..linux import syscalls
+            _userns_hooks.make_monitor_userns(ms.spec)  # --userns-remap: made here, joined by init
             syscalls.unshare(syscalls.CLONE_NEWPID)
         mon = Monitor(ms, listener, status)
         result = mon.start(attaches)

@@ -25,6 +25,7 @@ from typing import Any, Callable, TypeVar
 from ..errors import Internal, InvalidParameter
 from ..linux import syscalls as sc
 from . import rtnl
+from ..userns import hooks as _userns_hooks
 
 T = TypeVar("T")
 
@@ -195,6 +196,8 @@ class _InNetns:
 
 def create_netns(path: str) -> None:
     """A new network namespace, bind-mounted at `path`, with `lo` up."""
+    if _userns_hooks.create_netns(path):  # --userns-remap: owned by the container's userns
+        return
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)

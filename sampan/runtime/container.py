@@ -31,6 +31,7 @@ from . import rootfs as _rootfs
 from .mounts import Mount, perform
 from .spec import ANN_GROUPS, ANN_USER
 from .users import MAX_FILE, ExecUser, resolve
+from ..userns import nsfork as _userns
 
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_INVOKE = 126
@@ -266,22 +267,30 @@ def _finish(process: dict, annotations: dict, err_fd: int, seccomp: dict | None)
     _exec(list(args), env)
 
 
-def _namespaces(spec_ns: list[dict]) -> tuple[int, list[tuple[int, int]]]:
-    """(flags to unshare, [(fd, flag) to setns]) for every namespace but pid."""
+def _namespaces(spec_ns: list[dict]) -> tuple[int, list[tuple[int, int]], int | None]:
+    """(flags to unshare, [(fd, flag) to setns], user namespace fd or None) for every
+    namespace but pid."""
     flags = 0
     joins: list[tuple[int, int]] = []
+    user_fd = None
     for ns in spec_ns:
         kind = ns.get("type")
         if kind == "pid":
             continue  # the monitor unshared it before forking us
         flag = sc.NAMESPACE_FLAGS.get(kind or "")
-        if flag is None or kind == "user":
+        if flag is None:
             raise ValueError(f"unsupported namespace type {kind!r}")
+        if kind == "user":
+            # The monitor made it (maps written, pid namespace owned by it): join, never create.
+            if not ns.get("path"):
+                raise ValueError("a user namespace needs a path (the monitor makes it)")
+            user_fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+            continue
         if ns.get("path"):
             joins.append((os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC), flag))
         else:
             flags |= flag
-    return flags, joins
+    return flags, joins, user_fd
 
 
 def _dev_is_ours(spec: dict) -> bool:
@@ -342,17 +351,22 @@ def run_child(spec: dict, rootfs_mount: Mount | None, stdio: Any, err_fd: int,
         if console_fd is None:
             _setup_stdio(stdio, terminal)
             tty_path = os.ttyname(0) if terminal and os.isatty(0) else None
-        flags, joins = _namespaces(linux.get("namespaces") or [])
+        flags, joins, user_fd = _namespaces(linux.get("namespaces") or [])
         for fd, flag in joins:
             sc.setns(fd, flag)
             os.close(fd)
+        if "oomScoreAdj" in process:  # before a user namespace: lowering it needs host caps
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(int(process["oomScoreAdj"])))
+        if user_fd is not None:
+            # The overlay is mounted with the host root's credentials first (see userns.nsfork
+            # .enter_user); everything unshared after this is owned by the user namespace.
+            spec = _userns.enter_user(spec, rootfs_mount, user_fd)
+            rootfs_mount = None
         if flags:
             sc.unshare(flags)
         if flags & sc.CLONE_NEWNET:
             sc.set_loopback_up()
-        if "oomScoreAdj" in process:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write(str(int(process["oomScoreAdj"])))
         _prepare_rootfs(spec, rootfs_mount, tty_path)
         if console_fd is not None:
             # After pivot_root, before the read-only remounts (runc's order): /dev/ptmx is
@@ -392,8 +406,10 @@ def _join_cgroup(cgroup_path: Any) -> None:
             f.write("0")
 
 
-# setns order: the mount namespace last, because joining it changes what paths mean.
-_EXEC_NS_ORDER = ("cgroup", "ipc", "uts", "net", "network", "mnt", "mount")
+# setns order: the mount namespace last, because joining it changes what paths mean; then the
+# user namespace, once we no longer need the host's root for the others (a network namespace
+# the daemon made is owned by the host's user namespace).
+_EXEC_NS_ORDER = ("cgroup", "ipc", "uts", "net", "network", "mnt", "mount", "user")
 
 
 def exec_child(process: dict, ns_fds: dict[str, int], stdio: Any, err_fd: int,
@@ -417,7 +433,11 @@ def exec_child(process: dict, ns_fds: dict[str, int], stdio: Any, err_fd: int,
                    "network": sc.CLONE_NEWNET, "mnt": sc.CLONE_NEWNS, "mount": sc.CLONE_NEWNS}
         for name in _EXEC_NS_ORDER:
             fd = ns_fds.get(name)
-            if fd is not None:
+            if fd is None:
+                continue
+            if name == "user":
+                _userns.join_user(fd)
+            else:
                 sc.setns(fd, flag_of[name])
         os.chdir("/")
         if console_fd is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from ..archive import extract_layer
+from ..userns import hooks as userns_hooks
 from ..content import ContentStore
 from ..errors import InvalidParameter, NotFound
 from ..metadata import Database
@@ -132,6 +133,7 @@ class LayerStore:
             diff = tmp / "diff"
             diff.mkdir(mode=0o755)
             res = extract_layer(src, diff, tee=writer)
+            userns_hooks.shift_layer(str(diff))  # --userns-remap: chowned once, when stored
             if expected_diff_id is not None and res.diff_id != expected_diff_id:
                 raise InvalidParameter(
                     f"layer digest mismatch: expected diff ID {expected_diff_id}, got {res.diff_id}")

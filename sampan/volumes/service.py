@@ -24,6 +24,7 @@ from ..errors import Conflict, Internal, InvalidParameter, NotFound
 from ..metadata import Database
 from .mounts import ANONYMOUS_LABEL, VOLUME_NAME_RE, MountPoint, check_volume_name
 from ..linux.mountinfo import unescape as _unescape
+from ..userns import hooks as userns_hooks
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -162,6 +163,7 @@ class VolumeService:
         tmp = self.root / f".tmp-{secrets.token_hex(8)}"
         (tmp / "_data").mkdir(parents=True)
         os.chmod(tmp, 0o701)
+        userns_hooks.chown_to_mapped_root(str(tmp / "_data"))  # --userns-remap: root's volume
         final = self.root / name
         if final.exists():  # a directory no row claims (e.g. left by a crash): start clean
             self._unmount(name)
