@@ -53,16 +53,26 @@ class _Layer:
         self.identity = identity
         self.rootfs = rootfs
         self.items: dict[tuple[str, ...], _Item] = {}
+        self._dirs: dict[tuple[str, ...], os.stat_result | None] = {}
         self.now = int(time.time())
 
     def existing_dir(self, parts: tuple[str, ...]) -> os.stat_result | None:
-        if self.rootfs is None:
+        """The image's directory at `parts`, looked up one component at a time so that no
+        symlink in the image is ever followed (it could point at the host's tree)."""
+        if self.rootfs is None or not parts:
             return None
-        try:
-            st = os.lstat(os.path.join(self.rootfs, *parts))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return st if stat.S_ISDIR(st.st_mode) else None
+        if parts in self._dirs:
+            return self._dirs[parts]
+        st: os.stat_result | None = None
+        if len(parts) == 1 or self.existing_dir(parts[:-1]) is not None:
+            try:
+                st = os.lstat(os.path.join(self.rootfs, *parts))
+            except (FileNotFoundError, NotADirectoryError):
+                st = None
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                st = None
+        self._dirs[parts] = st
+        return st
 
     def is_dir_in_image(self, parts: tuple[str, ...]) -> bool:
         item = self.items.get(parts)

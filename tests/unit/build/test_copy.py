@@ -322,3 +322,17 @@ def test_whiteout_names_are_never_written(tmp_path):
     assert not (tmp_path / "l.tar").exists()
     with pytest.raises(InvalidParameter, match="reserved"):
         write_heredoc_layer("x", "/.wh.bin", "/", None, None, tmp_path / "h.tar")
+
+
+def test_parent_metadata_never_read_through_image_links(ctx, tmp_path):
+    host = tmp_path / "hostdir"
+    host.mkdir()
+    os.chmod(host, 0o711)
+    os.chown(host, 4242, 4242)
+    rootfs = _mk(tmp_path / "rootfs", {"out": ("->", str(host))})
+    # --parents keeps "out" below dest as written; the image's "out" link must not be followed
+    m = _layer(tmp_path, _plan(ctx, ["a.txt"], "/", parents=True), dest_rootfs=rootfs)
+    assert m["a.txt"][5] == b"A"
+    _mk(ctx, {"out/f": b"F"})
+    m = _layer(tmp_path, _plan(ctx, ["out/f"], "/", parents=True), dest_rootfs=rootfs)
+    assert m["out"][:4] == (tarfile.DIRTYPE, 0o755, 0, 0)  # made fresh, not the host dir's 0711/4242
