@@ -22,8 +22,8 @@ from .shellwords import (
 )
 
 __all__ = [
-    "Heredoc", "Instruction", "Stage", "Dockerfile", "parse", "parse_line", "expand",
-    "expand_words", "expand_heredoc", "expand_args", "expand_kv", "parse_kv",
+    "Heredoc", "Instruction", "Stage", "Dockerfile", "DockerfileError", "parse", "parse_line",
+    "expand", "expand_words", "expand_heredoc", "expand_args", "expand_kv", "parse_kv",
     "parse_heredoc_word", "copy_sources", "flag_true", "duration_ns", "EXPANDED", "INSTRUCTIONS",
 ]
 
@@ -98,6 +98,17 @@ class Dockerfile:
     stages: list[Stage]
     directives: dict[str, str] = field(default_factory=dict)   # syntax / check / escape
     warnings: list[str] = field(default_factory=list)          # empty continuation lines
+
+
+class DockerfileError(InvalidParameter):
+    """A Dockerfile Docker would refuse: str() is "<file>:<line>: <message>"; `line` and
+    `detail` let a caller word it as dockerd does ("dockerfile parse error on line N: ...")."""
+
+    def __init__(self, filename: str, line: int, detail: str) -> None:
+        super().__init__(f"{filename}:{line}: {detail}")
+        self.filename = filename
+        self.line = line
+        self.detail = detail
 
 
 class _Fail(Exception):
@@ -456,7 +467,7 @@ def parse(text: str | bytes, filename: str = "Dockerfile") -> Dockerfile:
         if not stages:
             raise _Fail(nodes[-1].line, "dockerfile contains no stages to build")
     except _Fail as err:
-        raise InvalidParameter(f"{filename}:{err.line}: {err.msg}") from None
+        raise DockerfileError(filename, err.line, err.msg) from None
     return Dockerfile(filename, d.escape, meta, stages, dict(d.seen), warnings)
 
 

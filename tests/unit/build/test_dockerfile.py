@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sampan.build.dockerfile import (
-    EXPANDED, Dockerfile, Instruction, copy_sources, duration_ns, expand_args, expand_kv, flag_true, parse,
+    EXPANDED, Dockerfile, DockerfileError, Instruction, copy_sources, duration_ns, expand_args, expand_kv, flag_true, parse,
     parse_heredoc_word, parse_kv, parse_line,
 )
 from sampan.errors import InvalidParameter
@@ -489,3 +489,11 @@ def test_copy_sources_split() -> None:
     assert [(h.name, h.content, h.expand, h.chomp) for h in inline] == [
         ("a.txt", "alpha $X\n", True, False), ("b.sh", "beta\n", False, True)]
     assert copy_sources(one("ADD a b /c/")) == (["a", "b"], [], "/c/")
+
+
+def test_error_carries_line_and_detail() -> None:
+    with pytest.raises(DockerfileError) as err:
+        parse("FROM x\n\nFOO bar\n", "Dockerfile.dev")
+    e = err.value
+    assert isinstance(e, InvalidParameter)
+    assert (e.filename, e.line, e.detail) == ("Dockerfile.dev", 3, "unknown instruction: FOO (did you mean FROM?)")

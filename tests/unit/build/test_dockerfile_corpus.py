@@ -193,3 +193,33 @@ def test_big_dockerfile_parses_fast() -> None:
     df = parse(text)
     assert len(df.stages[0].instructions) == 10000
     assert time.monotonic() - t0 < 5  # ~0.2 s here; generous for a loaded machine
+
+
+# Checked by hand against dockerd 20.10 (classic builder, DOCKER_BUILDKIT=0): the image config
+# it produced from this Dockerfile is what the asserts below expect.
+QUOTING = r"""FROM scratch
+ENV a="x\"y" b='c $d' c=e\ f d=\$a e="\z\\" f=${nope:-"q u"}
+ENV g=${a:+alt} h="${a}" i='${a}'
+ENV legacy    some  "words"  $c
+LABEL l1="${g}-${h}" l2=${c}
+WORKDIR /w/${c}
+USER ${nope:-u}:${a}
+ENV X=1 Y=${X:-z}2
+"""
+
+
+def test_quoting_matches_dockerd() -> None:
+    (st,) = parse(QUOTING).stages
+    env: dict[str, str] = {}
+    seen = {}
+    for inst in st.instructions:
+        if inst.cmd == "ENV":
+            env.update(expand_kv(inst, env))
+        elif inst.cmd == "LABEL":
+            seen["labels"] = dict(expand_kv(inst, env))
+        else:
+            seen[inst.cmd] = expand_args(inst, env)[0]
+    assert env == {"a": 'x"y', "b": "c $d", "c": "e f", "d": "$a", "e": "\\z\\", "f": "q u",
+                   "g": "alt", "h": 'x"y', "i": "${a}", "legacy": "some  words  e f",
+                   "X": "1", "Y": "z2"}
+    assert seen == {"labels": {"l1": 'alt-x"y', "l2": "e f"}, "WORKDIR": "/w/e f", "USER": 'u:x"y'}
