@@ -118,3 +118,25 @@ def test_seed_parses() -> None:
     df = parse(SEED)
     assert [s.name for s in df.stages] == ["build"]
     assert len(df.stages[0].instructions) == 16
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=20), max_size=6), st.sampled_from(["RUN", "CMD", "ENTRYPOINT"]))
+def test_exec_form_round_trips(argv: list[str], cmd: str) -> None:
+    import json
+    inst = parse(f"FROM x\n{cmd} {json.dumps(argv)}\n").stages[0].instructions[0]
+    want = [a.encode("utf-16", "surrogatepass").decode("utf-16", "replace") for a in argv]
+    assert (inst.args, inst.json) == (want, True)
+
+
+VALUE = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20)
+
+
+@FUZZ
+@given(VALUE)
+def test_env_single_quoted_value_round_trips(value: str) -> None:
+    # Inside '...' nothing is special but the closing quote, so any value without one survives.
+    if "'" in value:
+        value = value.replace("'", "")
+    inst = parse(f"FROM x\nENV k='{value}' other=1\n").stages[0].instructions[0]
+    assert expand_kv(inst, {}) == [("k", value), ("other", "1")]
