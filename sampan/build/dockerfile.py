@@ -69,8 +69,19 @@ class Heredoc:
 
 @dataclass
 class Instruction:
+    """One instruction, unexpanded. `args` by instruction:
+    RUN CMD ENTRYPOINT SHELL  the JSON list (json=True) or [the shell text]
+    HEALTHCHECK               ["CMD", *list] / ["CMD-SHELL", text] / ["NONE"]
+    COPY ADD VOLUME           the JSON list or the blank-separated words (quotes not special)
+    FROM EXPOSE               the blank-separated words
+    ENV LABEL                 "k=v" words, quotes kept (or legacy [name, rest of line])
+    ARG                       "name" / "name=default" words, quotes kept
+    USER WORKDIR STOPSIGNAL MAINTAINER   [the whole text]
+    ONBUILD                   [the trigger as text, heredoc bodies re-attached] (parse_line)
+    """
+
     cmd: str                     # upper-case keyword
-    args: list[str]              # see parse(): JSON list, [shell text], or words as written
+    args: list[str]              # see above
     json: bool                   # written in exec/JSON form
     flags: dict[str, str]        # "--from=x" -> {"from": "x"}; repeated flags joined with "\n"
     heredocs: list[Heredoc]
