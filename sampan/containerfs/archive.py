@@ -155,6 +155,9 @@ def export_job():
     def job(out: int, inp: int) -> None:
         send_header(out, {"ok": True})
         tar = TarOut(out)
-        write_tree(tar, "/", "", root_entry=False)
+        # one_fs: under --userns-remap a running container's /proc, /sys and /dev are locked to
+        # its rootfs in its mount namespace (mounted before it joined its user namespace), so
+        # the worker cannot detach them: they are left out here instead.
+        write_tree(tar, "/", "", root_entry=False, one_fs=True)
         tar.close()
     return job

@@ -99,10 +99,13 @@ class TarOut:
         self._flush()
 
 
-def write_tree(out: TarOut, path: str, name: str, *, root_entry: bool = True) -> None:
+def write_tree(out: TarOut, path: str, name: str, *, root_entry: bool = True,
+               one_fs: bool = False) -> None:
     """`path` and everything under it, depth first in sorted order, as `name/...`.
 
     With `root_entry=False` (export of `/`) the children are named relative to `path`.
+    `one_fs`: a directory on another filesystem (a mount point: /proc, /sys, /dev of a running
+    container whose submounts could not be detached) is written but not descended into.
     """
     st = os.lstat(path)
     if root_entry:
@@ -126,6 +129,6 @@ def write_tree(out: TarOut, path: str, name: str, *, root_entry: bool = True) ->
                 est = os.lstat(p)
             except FileNotFoundError:
                 continue  # removed meanwhile (running container)
-            if out.add(p, dname + n, est):
+            if out.add(p, dname + n, est) and not (one_fs and est.st_dev != st.st_dev):
                 subdirs.append((p, dname + n + "/"))
         stack.extend(reversed(subdirs))

@@ -73,6 +73,9 @@ def raise_from_header(h: dict[str, Any]) -> None:
 
 def enter(view: View, *, pure_rootfs: bool = False) -> None:
     """In the child: make `/` the container's root (see module docstring)."""
+    # --userns-remap: the user namespace to see files through, opened while /proc is still
+    # the host's (joined last: see userns.hooks.worker_userns_fd).
+    userns_fd = _userns_hooks.worker_userns_fd(view.pid, view.userns)
     if view.pid > 0:
         points = _mount_points(view.pid) if pure_rootfs else []
         fd = os.open(f"/proc/{view.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
@@ -81,12 +84,14 @@ def enter(view: View, *, pure_rootfs: bool = False) -> None:
         finally:
             os.close(fd)
         os.chdir("/")
+        if userns_fd is not None:
+            # Before our own copy of its mount namespace: made from inside the container's
+            # user namespace, the copy's mounts are not locked, so the submounts can go.
+            _userns_hooks.worker_join(userns_fd)
         if pure_rootfs:
             sc.unshare(sc.CLONE_NEWNS)
             sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
             _detach_submounts(points)
-        if view.userns is not None:
-            _userns_hooks.worker_join(view.pid, view.userns)
         return
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
@@ -111,8 +116,8 @@ def enter(view: View, *, pure_rootfs: bool = False) -> None:
                     sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
             except OSError:
                 continue
-    if view.userns is not None:  # before chroot: a chrooted process may not join a userns
-        _userns_hooks.worker_join(0, view.userns)
+    if userns_fd is not None:  # before chroot: a chrooted process may not join a userns
+        _userns_hooks.worker_join(userns_fd)
     if view.chroot:
         os.chroot(root)
         os.chdir("/")

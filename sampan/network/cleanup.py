@@ -19,8 +19,16 @@ def purge(data_root: str, exec_root: str) -> None:
     tag = daemon_tag(exec_root)
     bridges: list[str] = []
     veths: list[str] = []
-    db = os.path.join(data_root, "sampan.db")
-    if os.path.exists(db):
+    # A --userns-remap daemon keeps its database in <data-root>/<uid>.<gid>/ (sampan.userns).
+    dbs = [os.path.join(data_root, "sampan.db")]
+    try:
+        dbs += [os.path.join(data_root, d, "sampan.db") for d in sorted(os.listdir(data_root))
+                if d.replace(".", "").isdigit() and d.count(".") == 1]
+    except OSError:
+        pass
+    for db in dbs:
+        if not os.path.exists(db):
+            continue
         conn = sqlite3.connect(db)
         try:
             for (data,) in conn.execute("SELECT data FROM networks"):

@@ -132,19 +132,25 @@ def worker_userns(host_config: dict) -> dict | None:
     return idmap.to_json()
 
 
-def worker_join(pid: int, idmap_json: dict) -> None:
-    """In the worker child, after its mounts: enter the running container's user namespace
-    (or a fresh one with the same map for a stopped container), so stat, chown and the tar
-    headers it writes carry container ids and files it creates are owned as the container's
-    root would own them — the kernel does the translation."""
-    fd = None
+def worker_userns_fd(pid: int, idmap_json: dict | None) -> int | None:
+    """In the worker child, before it enters anything (so /proc is still the host's): an fd of
+    the running container's user namespace, or of a fresh one with the same map for a stopped
+    container; None when the container is not remapped."""
+    if idmap_json is None:
+        return None
     if pid > 0:
         try:
-            fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+            return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            fd = None
-    if fd is None:
-        fd, _ = make_namespaces(IdMap.from_json(idmap_json), with_pidns=False)
+            pass  # it exited meanwhile: a fresh namespace with the same map shows the same
+    fd, _ = make_namespaces(IdMap.from_json(idmap_json))
+    return fd
+
+
+def worker_join(fd: int) -> None:
+    """In the worker child, after its mounts: enter the user namespace `fd`, so stat, chown
+    and the tar headers it writes carry container ids and files it creates are owned as the
+    container's root would own them — the kernel does the translation."""
     try:
         join_user(fd)
     finally:

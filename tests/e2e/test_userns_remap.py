@@ -255,6 +255,45 @@ def test_cp_export_commit_use_container_ids(remapped, base_ids, tmp_path):
         remapped.docker("rm", "-f", name)
 
 
+def test_running_container_cp_export_and_user(remapped, base_ids):
+    """A running container: the worker joins its user namespace (cp both ways, export without
+    /proc's contents), and `-u 1000` is host uid base+1000."""
+    uid, _ = base_ids
+    name = _name()
+    _ok(remapped.docker("run", "-d", "--name", name, "-u", "1000:1000", "busybox", "sleep", "300"))
+    try:
+        pid = int(_ok(remapped.docker("inspect", "-f", "{{.State.Pid}}", name)).strip())
+        uids = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if ln.startswith("Uid:")).split()[1:]
+        assert set(uids) == {str(uid + 1000)}
+        _ok(remapped.docker("exec", name, "sh", "-c", "mkdir -p /tmp/d && echo a > /tmp/d/a"))
+        data = subprocess.run(["/usr/local/bin/docker", "cp", f"{name}:/tmp/d", "-"], env=remapped.env,
+                              capture_output=True, timeout=30, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(data)) as t:
+            assert {(m.name, m.uid, m.gid) for m in t.getmembers()} == {("d", 1000, 1000), ("d/a", 1000, 1000)}
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            ti = tarfile.TarInfo("in.txt")
+            ti.size, ti.uid, ti.gid = 3, 42, 43
+            t.addfile(ti, io.BytesIO(b"in\n"))
+        _ok(remapped.docker("cp", "-a", "-", f"{name}:/tmp/d", input=buf.getvalue(), binary=True))
+        out = _ok(remapped.docker("exec", name, "ls", "-ln", "/tmp/d/in.txt"))
+        assert out.split()[2:4] == ["42", "43"], out
+        data = subprocess.run(["/usr/local/bin/docker", "export", name], env=remapped.env,
+                              capture_output=True, timeout=60, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(data)) as t:
+            names = {m.name.lstrip("./"): m for m in t.getmembers()}
+        assert (names["tmp/d/a"].uid, names["tmp/d/in.txt"].uid) == (1000, 42)
+        assert "proc" in names and not any(n.startswith("proc/") for n in names)
+    finally:
+        remapped.docker("rm", "-f", name)
+
+
+def test_runc_refused_and_vfs_driver_works(remapped, busybox_tar):
+    r = remapped.docker("run", "--rm", "--runtime", "runc", "busybox", "true")
+    assert r.returncode != 0 and "not supported with --userns-remap" in r.stderr
+
+
 def test_privileged_refused_unless_userns_host(remapped):
     r = remapped.docker("run", "--rm", "--privileged", "busybox", "true")
     assert r.returncode != 0 and "privileged mode is incompatible with user namespaces" in r.stderr

@@ -28,6 +28,10 @@ def test_validate():
         uspec.validate({"Privileged": True}, MAP)
     with pytest.raises(InvalidParameter, match="host PID namespace"):
         uspec.validate({"PidMode": "host"}, MAP)
+    uspec.validate({"Runtime": "runc", "UsernsMode": "host"}, MAP)
+    uspec.validate({"Runtime": "sampan"}, MAP)
+    with pytest.raises(InvalidParameter, match="runtime runc is not supported with --userns-remap"):
+        uspec.validate({"Runtime": "runc"}, MAP)
     with pytest.raises(InvalidParameter, match="invalid USER mode: bogus"):
         uspec.validate({"UsernsMode": "bogus"}, None)
 
