@@ -19,8 +19,31 @@ MESSAGE = ("this rootless daemon has no delegated cgroup, so resource limits can
            "({field}); run on cgroup v2 with systemd delegation, or without the limit")
 
 
+class _NoDriver:
+    """The bits of a cgroup driver the engine reads directly (top, pause)."""
+    name = "none"
+    version = ""
+
+    def pids(self, group: str) -> list[int]:
+        return []  # `top` then lists the container's init, as for a runtime without a group
+
+    def paths(self, group: str) -> dict[str, str]:
+        return {}  # no freezer: pause answers Docker's "not mounted" Conflict
+
+    def join_dirs(self, group: str) -> list[str]:
+        return []
+
+    def exists(self, group: str) -> bool:
+        return False
+
+
 class NoCgroups:
     """The CgroupManager interface the engine uses, doing nothing but refusing limits."""
+
+    driver = _NoDriver()
+
+    def dirs_of(self, c: Any) -> list[str]:
+        return []
 
     def validate(self, hc: dict[str, Any]) -> list[str]:
         for f in _LIMITS:

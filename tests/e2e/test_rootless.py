@@ -235,6 +235,25 @@ def test_limits_and_ports_refused_with_clear_errors(rootless):
     assert r.returncode != 0 and b"published ports are not supported" in r.stderr
 
 
+def test_lifecycle_exec_logs_top(rootless):
+    name = "rl-life"
+    _ok(rootless.docker("run", "-d", "--name", name, "busybox", "sh", "-c", "echo started; sleep 300"))
+    try:
+        assert _ok(rootless.docker("exec", name, "id", "-u")).strip() == "0"
+        deadline = time.monotonic() + 10
+        while "started" not in _ok(rootless.docker("logs", name)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "started" in _ok(rootless.docker("logs", name))
+        assert "sleep 300" in _ok(rootless.docker("top", name)) or \
+            "sh -c" in _ok(rootless.docker("top", name))
+        r = rootless.docker("pause", name)
+        assert r.returncode != 0 and b"freezer" in r.stderr  # no cgroup: a clear 409, not a 500
+        _ok(rootless.docker("stop", "-t", "1", name))
+        assert _ok(rootless.docker("inspect", "-f", "{{.State.Running}}", name)).strip() == "false"
+    finally:
+        rootless.docker("rm", "-f", name)
+
+
 def test_missing_requirements_are_clear_errors(rootless):
     """Without XDG_RUNTIME_DIR, or as root with --rootless, the daemon says what is wrong."""
     env = {k: v for k, v in rootless.user_env.items() if k != "XDG_RUNTIME_DIR"}
