@@ -247,7 +247,10 @@ def write_copy_layer(plan: CopyPlan, out_tar: Path, *, chown: tuple[int, int] | 
                     layer.ensure_dir(dparts)  # an existing directory keeps its metadata
                 else:
                     layer.ensure_dir(dparts[:-1])
-                    layer.put(dparts, _entry_item(src.entries[0], uid, gid, chmod))
+                    # Docker makes it 0755 (MkdirAllAndChownNew) and copies only the
+                    # source's contents into it: the source directory's own mode is not used
+                    layer.put(dparts, _Item("d", chmod if chmod is not None else 0o755, uid, gid,
+                                            layer.now))
                 for e in src.entries[1:]:
                     layer.put(dparts + _parts(e.rel), _entry_item(e, uid, gid, chmod))
             elif src.kind == "archive":

@@ -336,3 +336,12 @@ def test_parent_metadata_never_read_through_image_links(ctx, tmp_path):
     _mk(ctx, {"out/f": b"F"})
     m = _layer(tmp_path, _plan(ctx, ["out/f"], "/", parents=True), dest_rootfs=rootfs)
     assert m["out"][:4] == (tarfile.DIRTYPE, 0o755, 0, 0)  # made fresh, not the host dir's 0711/4242
+
+
+def test_new_destination_dir_is_0755_not_the_source_mode(ctx, tmp_path):
+    os.chmod(ctx / "src", 0o700)
+    m = _layer(tmp_path, _plan(ctx, ["src"], "/fresh"))
+    assert m["fresh"][:4] == (tarfile.DIRTYPE, 0o755, 0, 0)
+    assert m["fresh/lib"][1] == 0o755  # directories below keep their own modes
+    os.chmod(ctx / "src/lib", 0o750)
+    assert _layer(tmp_path, _plan(ctx, ["src"], "/fresh"))["fresh/lib"][1] == 0o750
