@@ -25,7 +25,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .. import rootless as _rootless
 from ..errors import Internal, Unavailable
+from ..rootless import ports as _rootless_ports
 
 log = logging.getLogger("sampan.network.firewall")
 
@@ -271,6 +273,10 @@ def apply(rs: Ruleset) -> None:
 
 
 def add_ports(table: str, mappings: Iterable[dict]) -> None:
+    if _rootless.in_child():  # the host's ports reach us through slirp4netns (rootless.ports)
+        mappings = list(mappings)
+        _rootless_ports.forward(mappings)
+        mappings = _rootless_ports.inside(mappings)
     cmds = [{"add": {"element": {"family": "ip", "table": table, "name": _map_of(m),
                                  "elem": [[_key(m), {"concat": [m["container_ip"], int(m["container_port"])]}]]}}}
             for m in mappings]
@@ -279,6 +285,10 @@ def add_ports(table: str, mappings: Iterable[dict]) -> None:
 
 
 def delete_ports(table: str, mappings: Iterable[dict]) -> None:
+    if _rootless.in_child():
+        mappings = list(mappings)
+        _rootless_ports.unforward(mappings)
+        mappings = _rootless_ports.inside(mappings)
     for m in mappings:
         # One at a time and unchecked: an element already gone (rebuilt table) is fine.
         nft_json([{"delete": {"element": {"family": "ip", "table": table, "name": _map_of(m),

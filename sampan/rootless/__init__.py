@@ -26,8 +26,10 @@ def in_child() -> bool:
 def validate_create(host_config: dict) -> None:
     """What a rootless daemon cannot do yet, refused at create with a clear message."""
     from ..errors import InvalidParameter
+    from .ports import api_path
     ports = host_config.get("PortBindings") or {}
-    if (isinstance(ports, dict) and any(ports.values())) or host_config.get("PublishAllPorts"):
+    if api_path() is None and (
+            (isinstance(ports, dict) and any(ports.values())) or host_config.get("PublishAllPorts")):
         raise InvalidParameter(
             "published ports are not supported by this rootless daemon yet: the host's ports "
             "are not forwarded into its network namespace (reach containers from another "

@@ -24,6 +24,7 @@ from ..errors import InvalidParameter
 from ..userns.idmap import parse_subid
 from . import ENV_CHILD
 from .paths import RootlessPaths, resolve as resolve_paths
+from .ports import ENV_API
 
 SLIRP_MTU = 65520
 SLIRP_TAP = "tap0"
@@ -132,6 +133,7 @@ def main(argv: Sequence[str]) -> int:
         # The daemon would otherwise read the system daemon's /etc/sampan/daemon.json.
         paths.config_file.write_text("{}\n")
     args = child_argv(argv, paths)
+    api = str(paths.exec_root / "slirp4netns.sock")  # published ports (rootless.ports)
     go_r, go_w = os.pipe()
     up_r, up_w = os.pipe()
     pid = os.fork()
@@ -150,7 +152,7 @@ def main(argv: Sequence[str]) -> int:
                 os._exit(1)
             os.close(go_r)
             os.close(up_w)
-            env = dict(os.environ, **{ENV_CHILD: "1"})
+            env = dict(os.environ, **{ENV_CHILD: "1", ENV_API: api})
             os.execve(sys.executable, [sys.executable, "-m", "sampan.daemon.main", *args], env)
         except BaseException as e:  # noqa: BLE001 - a forked child must never return
             try:
@@ -173,8 +175,13 @@ def main(argv: Sequence[str]) -> int:
         if os.read(up_r, 1) != b"n":
             raise InvalidParameter("rootless: setting up the daemon's namespaces failed")
         ready_r, ready_w = os.pipe()
+        try:
+            os.unlink(api)
+        except FileNotFoundError:
+            pass
         slirp_proc = subprocess.Popen(
-            [slirp, "--configure", f"--mtu={SLIRP_MTU}", f"--ready-fd={ready_w}", str(pid), SLIRP_TAP],
+            [slirp, "--configure", f"--mtu={SLIRP_MTU}", f"--ready-fd={ready_w}",
+             f"--api-socket={api}", str(pid), SLIRP_TAP],
             pass_fds=(ready_w,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         os.close(ready_w)

@@ -228,11 +228,42 @@ def test_wget_loopback_server_through_slirp(rootless, tmp_path):
     assert "lo" in out and "eth0" not in out
 
 
-def test_limits_and_ports_refused_with_clear_errors(rootless):
+def test_limits_refused_without_delegation(rootless):
     r = rootless.docker("run", "--rm", "-m", "64m", "busybox", "true")
     assert r.returncode != 0 and b"no delegated cgroup" in r.stderr
-    r = rootless.docker("run", "--rm", "-p", "8080:80", "busybox", "true")
-    assert r.returncode != 0 and b"published ports are not supported" in r.stderr
+
+
+def test_published_port_reached_from_the_host(rootless):
+    """-p through slirp4netns's API: the host's 127.0.0.1:PORT reaches the container's httpd
+    (port 80: root of the daemon's namespace may bind it), and the forward goes with the
+    container."""
+    import socket
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    name = "rl-web"
+    _ok(rootless.docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:80", "busybox",
+                        "httpd", "-f", "-p", "80", "-h", "/etc"))
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/hostname", timeout=3) as r:
+                    body = r.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        cid = _ok(rootless.docker("inspect", "-f", "{{.Id}}", name)).strip()
+        assert body.strip() == cid[:12]
+        ports = json.loads(_ok(rootless.docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", name)))
+        assert ports["80/tcp"][0]["HostPort"] == str(port)
+    finally:
+        _ok(rootless.docker("rm", "-f", name))
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/hostname", timeout=3)
 
 
 def test_lifecycle_exec_logs_top(rootless):
