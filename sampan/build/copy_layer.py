@@ -80,8 +80,9 @@ class _Layer:
             return item.kind == "d"
         return not parts or self.existing_dir(parts) is not None
 
-    def ensure_dir(self, parts: tuple[str, ...]) -> None:
-        """`parts` and its parents as directories: existing ones keep their metadata."""
+    def ensure_dir(self, parts: tuple[str, ...], owner: tuple[int, int] | None = None) -> None:
+        """`parts` and its parents as directories: existing ones keep their metadata, new ones
+        are 0755 and belong to `owner` (default: the copy's owner)."""
         for i in range(1, len(parts) + 1):
             p = parts[:i]
             item = self.items.get(p)
@@ -92,7 +93,7 @@ class _Layer:
                 self.put(p, _Item("d", stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
                                   int(st.st_mtime)))
             else:
-                uid, gid = self.identity
+                uid, gid = owner or self.identity
                 self.put(p, _Item("d", 0o755, uid, gid, self.now))
 
     def put(self, parts: tuple[str, ...], item: _Item) -> None:
@@ -212,6 +213,22 @@ def is_archive(path: Path | str) -> bool:
     return True
 
 
+def _root_entry(path: Path) -> tarfile.TarInfo | None:
+    """The archive's first member when it is its root directory ("./"), as `tar -C dir .`
+    writes it."""
+    try:
+        with open(path, "rb") as f:
+            reader, _ = open_decompressed(f)
+            head = reader.read(tarfile.BLOCKSIZE * 4)
+        with tarfile.open(fileobj=io.BytesIO(head), mode="r:") as t:
+            ti = t.next()
+    except (tarfile.TarError, InvalidParameter, Unavailable, OSError, EOFError):
+        return None
+    if ti is None or not ti.isdir() or ti.name.strip("/") not in ("", "."):
+        return None
+    return ti
+
+
 def _dest(layer: _Layer, dest: str) -> tuple[tuple[str, ...], bool]:
     """(resolved destination components, whether it names a directory)."""
     rel = resolve_rel(layer.rootfs, dest) if layer.rootfs is not None else clean_rel(dest)
@@ -254,7 +271,10 @@ def write_copy_layer(plan: CopyPlan, out_tar: Path, *, chown: tuple[int, int] | 
                 for e in src.entries[1:]:
                     layer.put(dparts + _parts(e.rel), _entry_item(e, uid, gid, chmod))
             elif src.kind == "archive":
-                layer.ensure_dir(dparts)
+                # Docker's UntarPath: the destination made 0755 root-owned (--chown is not
+                # applied to extracted archives), then the archive's own "./" entry, if any,
+                # gives the destination its metadata
+                layer.ensure_dir(dparts, owner=(0, 0))
                 scratch.append(_add_archive(layer, src.path, dparts, out_tar.parent, plan.cmd))
             else:
                 target = dparts + (src.base,) if dest_is_dir or src.prefix else dparts
@@ -282,6 +302,9 @@ def _add_archive(layer: _Layer, path: Path, dparts: tuple[str, ...], scratch: Pa
     try:
         with open(path, "rb") as f:
             extract_layer(f, tmp, whiteouts="apply")
+        root = _root_entry(path)
+        if root is not None and dparts:
+            layer.put(dparts, _Item("d", root.mode & 0o7777, root.uid, root.gid, int(root.mtime)))
         for e in walk_tree(str(tmp)):
             layer.put(dparts + _parts(e.rel), _entry_item(e, e.st.st_uid, e.st.st_gid, None))
     except InvalidParameter as e:

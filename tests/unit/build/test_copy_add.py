@@ -69,7 +69,7 @@ def test_add_extracts_local_archives_by_content(tmp_path, name, wrap):
     assert set(m) == {"opt", "opt/pkg", "opt/pkg/bin", "opt/pkg/ln"}
     assert m["opt/pkg/bin"][1:6] == (0o755, 7, 8, 1_500_000_000, b"BIN")  # archive's owners
     assert m["opt/pkg"][1] == 0o750 and m["opt/pkg/ln"][5] == "bin"
-    assert m["opt"][2:4] == (1, 1)  # the created destination follows --chown
+    assert m["opt"][2:4] == (0, 0)  # Docker does not apply --chown to extracted archives
     assert not list(tmp_path.glob("build-add-x-*"))  # scratch removed
 
 
@@ -192,3 +192,22 @@ def test_add_url_is_downloaded_not_extracted(server, tmp_path):
         plan_copy(ctx, [server + "/dir/"], "/srv/", workdir="/", add=True,
                   checksum="sha256:" + "1" * 64, tmp_dir=tmp_path / "dl2")
     assert not any((tmp_path / "dl2").iterdir())
+
+
+def test_add_archive_dest_ownership_as_docker(tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    # no root entry: the destination is made 0755 root:root, whatever --chown says
+    (ctx / "plain.tar").write_bytes(_tar([("f", b"1", {"uid": 5})]))
+    # a "./" root entry (tar -C dir .): its metadata lands on the destination, as Docker's Untar
+    (ctx / "rooted.tgz").write_bytes(gzip.compress(_tar([(".", None, {"mode": 0o750, "uid": 1000, "gid": 1000}),
+                                                        ("./g", b"2", {})])))
+    out = tmp_path / "l.tar"
+    write_copy_layer(plan_copy(ctx, ["plain.tar"], "/a/b/", workdir="/", add=True), out,
+                     chown=(7, 7), add=True)
+    m = _members(out)
+    assert m["a"][1:4] == (0o755, 0, 0) and m["a/b"][1:4] == (0o755, 0, 0)
+    assert m["a/b/f"][2] == 5
+    write_copy_layer(plan_copy(ctx, ["rooted.tgz"], "/r", workdir="/", add=True), out, add=True)
+    m = _members(out)
+    assert m["r"][1:4] == (0o750, 1000, 1000) and m["r/g"][5] == b"2"
