@@ -40,7 +40,7 @@ from ..errors import InvalidParameter
 from .copy_paths import clean_rel, resolve_rel
 from .dockerignore import filepath_match, go_clean, has_wildcards
 
-_HASH_CACHE_MAX = 200_000
+_HASH_CACHE_MAX = 100_000  # ~25 MB at most; cleared whole when full (a build refills it)
 _hash_cache: dict[tuple[int, int, int, int, int], str] = {}
 _hash_lock = threading.Lock()
 
