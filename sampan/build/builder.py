@@ -19,7 +19,6 @@ import copy
 import functools
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -35,7 +34,9 @@ from . import stage as S
 from .cache import BuildCache
 from .progress import Progress, short_id
 from .rootfs import image_view, write_mkdir_layer
+from .memo import memo, pad_tar as _pad_tar
 from .run import StepFailed, container_body, host_config, remove_quietly, run_container
+from .run import run_argv as _run_argv
 
 log = logging.getLogger("sampan.build")
 
@@ -207,7 +208,7 @@ class Builder:
             await self._build_stage(df.stages[i], label_step=(i == target))
         st = self.stages[target]
         if not st.image_id:
-            st.image_id = await self._commit(st, st.image, "", "scratch", layer=None)
+            raise InvalidParameter("No image was generated. Is your Dockerfile empty?")
         image_id = st.image_id
         tags = await self._tag(image_id)
         unused = sorted(k for k in ba if k not in self.used_args and k not in S.PROXY_ARGS)
@@ -563,51 +564,6 @@ class Builder:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class Memo:
-    """A small LRU of facts derived from context bytes (see Builder.run); per daemon, in
-    memory: a restart only costs the first rebuild an unpack."""
-
-    def __init__(self, size: int = 1024) -> None:
-        from collections import OrderedDict
-        self._d: Any = OrderedDict()
-        self.size = size
-
-    def get(self, key: tuple | None) -> Any:
-        if key is None or key not in self._d:
-            return None
-        self._d.move_to_end(key)
-        return self._d[key]
-
-    def put(self, key: tuple | None, value: Any) -> None:
-        if key is None:
-            return
-        self._d[key] = value
-        self._d.move_to_end(key)
-        while len(self._d) > self.size:
-            self._d.popitem(last=False)
-
-
-def memo(engine: Any) -> Memo:
-    m = getattr(engine, "build_memo", None)
-    if m is None:
-        m = engine.build_memo = Memo()
-    return m
-
-
-def _pad_tar(path: Path) -> None:
-    """The docker CLI's rewritten context (a Dockerfile from outside the context or stdin) ends
-    right after its last member's data: no padding, no end-of-archive blocks. Go's reader
-    accepts that; completing the archive lets a strict reader accept it too. Only plain tars
-    are touched (compressed ones end with their own trailer)."""
-    with open(path, "rb+") as f:
-        head = f.read(512)
-        if len(head) < 512 or head[257:262] != b"ustar":
-            return
-        size = f.seek(0, os.SEEK_END)
-        if size % 512:
-            f.write(b"\0" * (512 - size % 512) + b"\0" * 1024)
-
-
 def _looks_named(ref: str) -> bool:
     return "/" in ref or ":" in ref
 
@@ -625,22 +581,6 @@ def _from_line(s: Any) -> str:
     if s.name:
         line += f" AS {s.name}"
     return line
-
-
-def _run_argv(ins: Any, shell: list[str]) -> list[str]:
-    """RUN's command. Heredocs become part of the shell script (`RUN <<EOF` alone runs the
-    body as the script), which the shell then reads as its own here-documents."""
-    if ins.json:
-        return list(ins.args)
-    text = ins.args[0] if ins.args else ""
-    docs = getattr(ins, "heredocs", None) or []
-    if docs:
-        if text.strip().startswith("<<") and len(docs) == 1 and len(text.split()) == 1:
-            return shell + [docs[0].content]
-        script = text + "\n" + "".join(d.content + ("" if d.content.endswith("\n") or not d.content
-                                                    else "\n") + d.name + "\n" for d in docs)
-        return shell + [script]
-    return shell + [text]
 
 
 __all__ = ["Builder", "BuildOptions", "StepFailed"]

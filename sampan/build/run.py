@@ -123,3 +123,18 @@ def host_config(opts: Any) -> dict[str, Any]:
         h["ExtraHosts"] = list(opts.extra_hosts)
     return h
 
+
+def run_argv(ins: Any, shell: list[str]) -> list[str]:
+    """RUN's command. Heredocs become part of the shell script (`RUN <<EOF` alone runs the
+    body as the script), which the shell then reads as its own here-documents."""
+    if ins.json:
+        return list(ins.args)
+    text = ins.args[0] if ins.args else ""
+    docs = getattr(ins, "heredocs", None) or []
+    if docs:
+        if text.strip().startswith("<<") and len(docs) == 1 and len(text.split()) == 1:
+            return shell + [docs[0].content]
+        script = text + "\n" + "".join(d.content + ("" if d.content.endswith("\n") or not d.content
+                                                    else "\n") + d.name + "\n" for d in docs)
+        return shell + [script]
+    return shell + [text]
