@@ -211,3 +211,17 @@ def test_add_archive_dest_ownership_as_docker(tmp_path):
     write_copy_layer(plan_copy(ctx, ["rooted.tgz"], "/r", workdir="/", add=True), out, add=True)
     m = _members(out)
     assert m["r"][1:4] == (0o750, 1000, 1000) and m["r/g"][5] == b"2"
+
+
+def test_zstd_without_the_module_is_copied_as_is(tmp_path, monkeypatch):
+    import sys
+    data = _zstd(ARCH)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.tar.zst").write_bytes(data)
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # import zstandard -> ImportError
+    plan = plan_copy(ctx, ["a.tar.zst"], "/opt/", workdir="/", add=True)
+    assert plan.sources[0].kind == "file"
+    out = tmp_path / "l.tar"
+    write_copy_layer(plan, out, add=True)
+    assert _members(out)["opt/a.tar.zst"][5] == data
