@@ -423,6 +423,7 @@ def build_create(ns, image: str, cmd: list[str]) -> tuple[dict, dict]:
     if hc:
         config["Healthcheck"] = hc
     network = ns.network or "default"
+    security_opts, unmask_paths = parse_security_opts(ns.security_opt)
     host = {
         "Binds": binds or None,
         "NetworkMode": network,
@@ -441,7 +442,7 @@ def build_create(ns, image: str, cmd: list[str]) -> tuple[dict, dict]:
         "Privileged": bool(ns.privileged),
         "PublishAllPorts": bool(ns.publish_all),
         "ReadonlyRootfs": bool(ns.read_only),
-        "SecurityOpt": ns.security_opt or None,
+        "SecurityOpt": security_opts or None,
         "Tmpfs": tmpfs or None,
         "Ulimits": [parse_ulimit(u) for u in ns.ulimit or []] or None,
         "Mounts": [parse_mount(m) for m in ns.mount or []] or None,
@@ -449,6 +450,8 @@ def build_create(ns, image: str, cmd: list[str]) -> tuple[dict, dict]:
         "LogConfig": {"Type": ns.log_driver or "",
                       "Config": dict(o.partition("=")[::2] for o in ns.log_opt or [])},
     }
+    if unmask_paths:
+        host["MaskedPaths"], host["ReadonlyPaths"] = [], []
     if ns.runtime:
         host["Runtime"] = ns.runtime
     if ns.memory:
@@ -494,6 +497,35 @@ def build_create(ns, image: str, cmd: list[str]) -> tuple[dict, dict]:
     if ns.platform:
         query["platform"] = ns.platform
     return body, query
+
+
+def parse_security_opts(values: list[str] | None) -> tuple[list[str], bool]:
+    """The docker CLI's parseSecurityOpts/parseSystemPaths: `seccomp=<file>` sends the
+    file's compacted JSON (the daemon never reads client paths); `systempaths=unconfined`
+    becomes empty MaskedPaths/ReadonlyPaths. -> (SecurityOpt, unmask system paths)."""
+    import json
+    out: list[str] = []
+    unmask = False
+    for o in values or []:
+        key, sep, val = o.partition("=") if "=" in o else o.partition(":")
+        if key == "systempaths" and sep:
+            if val != "unconfined":
+                raise UsageError(f'invalid --security-opt: "{o}"')
+            unmask = True
+            continue
+        if key == "seccomp" and sep and val not in ("unconfined", "builtin"):
+            try:
+                with open(val) as f:
+                    text = f.read()
+            except OSError as e:
+                raise UsageError(f"opening seccomp profile ({val}) failed: {e.strerror}") from None
+            try:
+                o = "seccomp=" + json.dumps(json.loads(text), separators=(",", ":"))
+            except ValueError as e:
+                raise UsageError(
+                    f"compacting json for seccomp profile ({val}) failed: {e}") from None
+        out.append(o)
+    return out, unmask
 
 
 def _device(spec: str) -> dict:

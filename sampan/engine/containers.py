@@ -278,6 +278,32 @@ class ContainerService:
         except Exception:  # noqa: BLE001 - already gone, or logged: nothing waits on this
             log.debug("auto-removing %s after a failed start", cid, exc_info=True)
 
+    def _effective_host_config(self, c: Container) -> dict:
+        """HostConfig with the daemon's defaults applied (daemon.json `no-new-privileges`,
+        which a container's own `no-new-privileges=false` overrides, as in dockerd)."""
+        hc = c.host_config
+        opts = list(hc.get("SecurityOpt") or [])
+        if self.config.extra.get("no-new-privileges") and not any(
+                o.startswith("no-new-privileges") for o in opts):
+            return dict(hc, SecurityOpt=["no-new-privileges"] + opts)
+        return hc
+
+    def _joined_namespaces(self, c: Container) -> dict[str, str]:
+        """`--ipc container:<x>` / `--pid container:<x>`: the other container's namespaces
+        (by its init's pid) for build_spec to join instead of creating new ones."""
+        out = {}
+        for kind, key, what in (("ipc", "IpcMode", "IPC"), ("pid", "PidMode", "PID")):
+            mode = c.host_config.get(key) or ""
+            if not mode.startswith("container:"):
+                continue
+            other = self.get(mode.split(":", 1)[1])
+            if other.id == c.id:
+                raise InvalidParameter(f"cannot join own {what} namespace")
+            if not other.state.Running or not other.state.Pid:
+                raise Conflict(f"cannot join {what} of a non running container: {other.id}")
+            out[kind] = f"/proc/{other.state.Pid}/ns/{kind}"
+        return out
+
     async def _start_inner(self, c: Container) -> None:
         from ..runtime.spec import build_spec
         from .rootfs import prepare_rootfs, release_rootfs
@@ -296,10 +322,11 @@ class ContainerService:
                      "/etc/resolv.conf": f"{c.dir}/resolv.conf"}
         net = await self.engine.networks.setup(c)
         try:
-            spec = build_spec(config=c.config, host_config=c.host_config,
+            spec = build_spec(config=c.config, host_config=self._effective_host_config(c),
                               image_config=image.config.get("config") or {}, rootfs=c.rootfs,
                               hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
-                              container_id=c.id, mounts=mounts, ns_paths=net["ns_paths"])
+                              container_id=c.id, mounts=mounts,
+                              ns_paths={**net["ns_paths"], **self._joined_namespaces(c)})
             userns_hooks.prepare_start(c, spec)
         except Exception:
             await self.engine.networks.release(c)

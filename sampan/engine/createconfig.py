@@ -199,6 +199,20 @@ def _check_semantics(config: dict[str, Any], host: dict[str, Any]) -> None:
     swap = host.get("MemorySwap") or 0
     if mem > 0 and swap > 0 and swap < mem:
         raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+    for key, what, ok in _NS_MODES:
+        v = host.get(key) or ""
+        joins = key in ("IpcMode", "PidMode") and v.startswith("container:") and len(v) > 10
+        if not isinstance(v, str) or not (v in ok or joins):
+            raise InvalidParameter(f"invalid {what} mode: {v}")
+    from ..runtime.spec import validate_host_config
+    validate_host_config(host)  # 'invalid --security-opt 2: "x"', bad seccomp, bad ulimits
+
+
+# (HostConfig key, what dockerd calls it, the values it accepts besides `container:<id>`)
+_NS_MODES = (("IpcMode", "IPC", ("", "none", "private", "shareable", "host")),
+             ("PidMode", "PID", ("", "host")),
+             ("UTSMode", "UTS", ("", "host")),
+             ("CgroupnsMode", "cgroup namespace", ("", "private", "host")))
 
 
 def merge_image_config(config: dict[str, Any], image_cfg: dict[str, Any]) -> dict[str, Any]:

@@ -104,10 +104,25 @@ def _info(engine: Any) -> dict[str, Any]:
                   "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": cfg.live_restore, "Isolation": "", "InitBinary": "docker-init",
         "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
-        "SecurityOptions": (["name=cgroupns"] if cgroup_version() == "2" else [])
-        + userns_hooks.security_options(),
+        "SecurityOptions": security_options(cfg),
         "CDISpecDirs": [], "Warnings": None,
     }
+
+
+def security_options(cfg: Any) -> list[str]:
+    """`info` SecurityOptions in dockerd's order and format (daemon/info_unix.go): seccomp,
+    userns/rootless (from the userns hooks), cgroupns, no-new-privileges."""
+    from ..linux import seccomp
+    out = []
+    if seccomp.supported():
+        out.append("name=seccomp,profile=builtin")
+    out += userns_hooks.security_options()
+    # Containers get a private cgroup namespace by default here (v1 and v2 alike).
+    if os.path.exists("/proc/self/ns/cgroup"):
+        out.append("name=cgroupns")
+    if (getattr(cfg, "extra", None) or {}).get("no-new-privileges"):
+        out.append("name=no-new-privileges")
+    return out
 
 
 def _daemon_id(cfg: Any) -> str:

@@ -2,7 +2,7 @@
 
 Only what container profiles use: actions ALLOW/ERRNO/KILL/KILL_PROCESS/TRAP/LOG, syscall
 names (unknown names are skipped, as libseccomp does), and argument conditions EQ, NE and
-MASKED_EQ on 64-bit arguments. Only the native architecture is allowed through: a syscall
+MASKED_EQ on 64-bit arguments. Syscall numbers beyond the table get ENOSYS. Only the native architecture is allowed through: a syscall
 made with another ABI (i386 `int 0x80`, x32) gets EPERM, so it cannot step around the list.
 """
 
@@ -80,8 +80,9 @@ def _arg_block(args: list[dict]) -> list[tuple] | None:
         elif op == "SCMP_CMP_EQ":
             block += [("ld", lo_off), ("jne", value & 0xFFFFFFFF),
                       ("ld", hi_off), ("jne", value >> 32)]
-        elif op == "SCMP_CMP_NE" and len(args) == 1:
-            # arg != v  <=>  not (lo == v_lo and hi == v_hi)
+        elif op == "SCMP_CMP_NE":
+            # arg != v  <=>  not (lo == v_lo and hi == v_hi): a differing low word skips
+            # the high-word check and goes on to the next condition (or the action).
             block += [("ld", lo_off), ("jeq_match", value & 0xFFFFFFFF),
                       ("ld", hi_off), ("jeq_fail", value >> 32)]
         else:
@@ -105,6 +106,11 @@ def compile_filter(profile: dict) -> bytes:
     if _ARCH == "x86_64":
         prog += [_ins(0x35, _X32_BIT, 0, 1),  # JGE: x32 ABI numbers
                  _ins(_RET_K, RET_ERRNO | errno.EPERM)]
+    # Syscalls newer than our table: no profile can have meant them, and a deny-list
+    # profile would let them through. ENOSYS (as runc does) makes libc fall back to the
+    # older call the profile does know.
+    prog += [_ins(0x25, max(table.values()), 0, 1),  # JGT
+             _ins(_RET_K, RET_ERRNO | errno.ENOSYS)]
     for rule in profile.get("syscalls") or []:
         ret = _action(rule.get("action", "SCMP_ACT_ALLOW"), rule.get("errnoRet"))
         block = _arg_block(rule.get("args") or [])
@@ -131,7 +137,7 @@ def compile_filter(profile: dict) -> bytes:
                 if item[0] == "jne":
                     out.append(_ins(_JEQ_K, item[1], 0, to_end))
                 elif item[0] == "jeq_match":
-                    out.append(_ins(_JEQ_K, item[1], 0, n - i - 2))  # differs: go to RET
+                    out.append(_ins(_JEQ_K, item[1], 0, 2))  # differs: past the hi check
                 elif item[0] == "jeq_fail":
                     out.append(_ins(_JEQ_K, item[1], to_end, 0))
                 else:

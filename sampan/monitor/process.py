@@ -592,8 +592,19 @@ def monitor_main(ms: MonitorSpec, attaches: list[Attach], status_fd: int) -> Non
         os.replace(tmp, ms.socket_path)
         if ms.new_pidns:
             from ..linux import syscalls
+            # `--pid container:<x>`: the spec names the pid namespace to join (while we still
+            # hold the host's capabilities); the container's init is then forked into it.
+            join = next((n["path"] for n in (ms.spec.get("linux") or {}).get("namespaces") or []
+                         if n.get("type") == "pid" and n.get("path")), None)
+            if join:
+                fd = os.open(join, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    syscalls.setns(fd, syscalls.CLONE_NEWPID)
+                finally:
+                    os.close(fd)
             _userns_hooks.make_monitor_userns(ms.spec)  # --userns-remap: made here, joined by init
-            syscalls.unshare(syscalls.CLONE_NEWPID)
+            if not join:
+                syscalls.unshare(syscalls.CLONE_NEWPID)
         mon = Monitor(ms, listener, status)
         result = mon.start(attaches)
         status.setblocking(True)

@@ -172,30 +172,59 @@ def _rlimits(ulimits: list[dict] | None) -> list[dict]:
 
 
 def _security_opts(opts: list[str] | None) -> tuple[bool, str | None]:
-    """(no_new_privileges, seccomp) from SecurityOpt; seccomp is None (default profile),
-    "unconfined", or a profile's JSON text (the docker CLI sends the file's content)."""
+    """(no_new_privileges, seccomp) from SecurityOpt, parsed as dockerd's parseSecurityOpt
+    (same messages); seccomp is None (default profile), "unconfined", or a profile's JSON
+    text (the docker CLI sends the file's content)."""
     nnp = False
     seccomp: str | None = None
     for o in opts or []:
         if not isinstance(o, str):
             raise InvalidParameter(f"invalid --security-opt: {o!r}")
-        key, sep, val = o.partition("=") if "=" in o else o.partition(":")
+        if o == "no-new-privileges":
+            nnp = True
+            continue
+        if o == "disable":  # the old spelling of label=disable
+            continue
+        if "=" in o:
+            key, _, val = o.partition("=")
+        elif ":" in o:  # deprecated separator, still accepted by dockerd
+            key, _, val = o.partition(":")
+        else:
+            raise InvalidParameter(f"invalid --security-opt 1: {_goquote(o)}")
         if key == "no-new-privileges":
-            if not sep:
+            if val in ("1", "t", "T", "TRUE", "true", "True"):
                 nnp = True
-            elif val in ("true", "1"):
-                nnp = True
-            elif val in ("false", "0"):
+            elif val in ("0", "f", "F", "FALSE", "false", "False"):
                 nnp = False
             else:
-                raise InvalidParameter(f"invalid --security-opt 2: {o!r}")
+                raise InvalidParameter(f"invalid --security-opt 2: {_goquote(o)}")
         elif key == "seccomp":
-            seccomp = val or None
-        elif key in ("apparmor", "label", "systempaths", "writable-cgroups"):
-            continue  # accepted; LSM profiles are not applied by this runtime
+            seccomp = None if val in ("", "builtin") else val
+        elif key in ("apparmor", "label", "writable-cgroups"):
+            # Accepted: this host applies no LSM profile (dockerd does the same without
+            # AppArmor/SELinux); writable-cgroups is not supported and ignored.
+            continue
         else:
-            raise InvalidParameter(f"invalid --security-opt 1: {o!r}")
+            raise InvalidParameter(f"invalid --security-opt 2: {_goquote(o)}")
     return nnp, seccomp
+
+
+def _goquote(s: str) -> str:
+    """Go's %q of a string: what dockerd's messages show."""
+    import json
+    return json.dumps(s, ensure_ascii=False)
+
+
+def validate_host_config(host_config: dict) -> None:
+    """Create-time checks of what would otherwise only fail at start: SecurityOpt (unknown
+    keys, a seccomp profile that cannot be used) and Ulimits - a 400 before the container
+    exists, not a failure at every start."""
+    hc = host_config or {}
+    _rlimits(hc.get("Ulimits"))
+    _, seccomp = _security_opts(hc.get("SecurityOpt"))
+    if seccomp not in (None, "unconfined") and not hc.get("Privileged"):
+        cap_list = _caps.tweak(hc.get("CapAdd"), hc.get("CapDrop"), False)
+        _seccomp.from_docker_profile(seccomp, cap_list)
 
 
 def _sysctls(sysctls: dict | None, net_host: bool, ipc_host: bool) -> dict[str, str]:

@@ -22,9 +22,14 @@ def _check(s: str) -> None:
     again = reference.parse(str(ref))
     assert (again.domain, again.path, again.tag, again.digest) == (
         ref.domain, ref.path, ref.tag, ref.digest)
-    fam = reference.parse(ref.familiar())  # the short form names the same thing
-    assert (fam.domain, fam.path, fam.tag, fam.digest) == (
-        ref.domain, ref.path, ref.tag, ref.digest)
+    first = ref.path.split("/")[0]
+    if not any(c in first for c in ".:") and first != "localhost":
+        # The short form names the same thing - except where the path's first component looks
+        # like a registry (docker.io/docker.io/x), which Docker's familiar form leaves
+        # ambiguous as well.
+        fam = reference.parse(ref.familiar())
+        assert (fam.domain, fam.path, fam.tag, fam.digest) == (
+            ref.domain, ref.path, ref.tag, ref.digest)
     assert ".." not in ref.path.split("/")
 
 
