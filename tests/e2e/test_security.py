@@ -238,3 +238,21 @@ def test_no_new_privileges_reaches_docker_exec(sampand):
         assert r.stdout.split() == ["NoNewPrivs:", "1"], r.stderr
     finally:
         sampand.docker("rm", "-f", name)
+
+
+def test_docker_exec_runs_under_the_containers_profile(sampand, tmp_path):
+    prof = tmp_path / "deny-mkdir.json"
+    prof.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}))
+    name = "sec-exec-" + uuid.uuid4().hex[:8]
+    r = sampand.docker("run", "-d", "--name", name, "--security-opt", f"seccomp={prof}",
+                       "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = sampand.docker("exec", name, "sh", "-c", "mkdir /tmp/x; echo rc=$?")
+        assert "rc=1" in r.stdout and "Permission denied" in r.stderr, (r.stdout, r.stderr)
+        # The exec process carries a filter of its own (mode 2), installed before its exec.
+        r = sampand.docker("exec", name, "grep", "Seccomp:", "/proc/self/status")
+        assert r.stdout.split() == ["Seccomp:", "2"]
+    finally:
+        sampand.docker("rm", "-f", name)

@@ -131,3 +131,10 @@ def run_spec(spec: dict, mount: Mount | None) -> tuple[int, str, str, dict | Non
     _, st = os.waitpid(pid, 0)
     return (os.waitstatus_to_exitcode(st), out.decode(), err.decode(),
             json.loads(fail) if fail else None)
+
+
+def run_host_probe(probe: str) -> str:
+    """The host's own answer to one probe (no namespaces, no filter)."""
+    r = subprocess.run([HOST_PYTHON, "-I", PROBE, probe], capture_output=True, text=True,
+                       timeout=30, check=True)
+    return json.loads(r.stdout)[probe]

@@ -43,6 +43,27 @@ def _sys(name: str, *args) -> str:
     return "ok"
 
 
+def _sys_nr(nr: int, *args) -> str:
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+    if r == -1:
+        return errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
+    return "ok"
+
+
+def _sys_in_child(name: str, *args) -> str:
+    """A call whose success would change the probe itself (personality): made in a child."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, _sys(name, *args).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r) as f:
+        return f.read()
+
+
 def _os(fn, *args) -> str:
     try:
         fn(*args)
@@ -164,6 +185,10 @@ def probe(name: str, arg: str) -> str:
         return _sys("acct", None)
     if name == "io_uring_setup":
         return _sys("io_uring_setup", 1, ctypes.create_string_buffer(120))
+    if name == "personality":             # arg: the persona, e.g. 0x40000 (ADDR_NO_RANDOMIZE)
+        return _sys_in_child("personality", int(arg, 0))
+    if name == "nr":                      # a raw syscall number with zero arguments
+        return _sys_nr(int(arg), 0, 0, 0, 0)
     if name == "socket_vsock":            # AF_VSOCK(40), SOCK_STREAM
         return _sys("socket", 40, 1, 0)
     if name == "proc_sys_write":          # uts-namespaced: harmless where allowed

@@ -157,3 +157,26 @@ def test_nothing_escaped_to_the_host(box):
     assert not os.path.exists("/tmp/probe-mnt")
     with open("/proc/sys/kernel/hostname") as f:
         assert f.read().strip() != "probehost"
+
+
+def test_personality_only_with_dockers_values(box):
+    got = box.probe("personality=0x0", "personality=0x8", "personality=0xffffffff",
+                    "personality=0x40000", "personality=0x400000")
+    # PER_LINUX, PER_LINUX32 and the query are fine; ADDR_NO_RANDOMIZE and READ_IMPLIES_EXEC
+    # (ways to weaken ASLR and NX for what runs next) are not.
+    assert got == {"personality=0x0": "ok", "personality=0x8": "ok",
+                   "personality=0xffffffff": "ok", "personality=0x40000": "EPERM",
+                   "personality=0x400000": "EPERM"}
+
+
+def test_syscalls_newer_than_the_profile_get_enosys(box):
+    from sampan.linux.syscall_table import TABLES
+    newest = max(TABLES["x86_64"].values())
+    probe_nr = f"nr={newest + 1}"  # cachestat on x86_64: in kernels >= 6.5
+    host = H.run_host_probe(probe_nr)
+    if host == "ENOSYS":
+        pytest.skip("this kernel has no syscall beyond sampan's table")
+    assert box.probe(probe_nr) == {probe_nr: "ENOSYS"}
+    # Without the filter the kernel's own answer comes back.
+    assert box.probe(probe_nr, host_config={"SecurityOpt": ["seccomp=unconfined"]}) == {
+        probe_nr: host}
