@@ -282,14 +282,19 @@ def _looks_like_tar(block: bytes) -> bool:
 
 
 class _Replay:
+    """Hands back the sniffed first block, then the rest; never more than asked for (a
+    reader given more than it asked may well keep asking, with a negative count)."""
+
     def __init__(self, head: bytes, f: BinaryIO) -> None:
         self._head, self._f = head, f
 
     def read(self, n: int = -1) -> bytes:
+        if n is None or n <= 0:
+            n = _CHUNK
         if self._head:
-            data, self._head = self._head, b""
+            data, self._head = self._head[:n], self._head[n:]
             return data
-        return self._f.read(n if n and n > 0 else _CHUNK)
+        return self._f.read(n)
 
 
 _DATA_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE))

@@ -335,3 +335,11 @@ def test_over_the_free_space_is_refused(work, monkeypatch):
     with pytest.raises(InvalidParameter, match="free space"):
         BuildContext.from_tar(io.BytesIO(gzip.compress(_tar([("big", b"x" * 5000)]))), w)
     assert os.listdir(w) == []
+
+
+def test_replayed_head_never_exceeds_the_asked_count():
+    # extract_layer sniffs 6 bytes; a reader handing back the whole 512-byte block made it loop
+    # with a negative count and slurp the entire stream into memory (quadratic copying)
+    from sampan.build.context import _Replay
+    r = _Replay(b"h" * 512, io.BytesIO(b"rest" * 1000))
+    assert r.read(6) == b"hhhhhh" and len(r.read(600)) == 506 and r.read(4) == b"rest"
