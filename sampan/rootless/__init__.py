@@ -18,9 +18,24 @@ import os
 ENV_CHILD = "_SAMPAN_ROOTLESS_CHILD"
 
 
+_in_child: bool | None = None
+
+
 def in_child() -> bool:
-    """True inside the re-executed daemon (root of the rootless user namespace)."""
-    return os.environ.get(ENV_CHILD) == "1"
+    """True inside the re-executed daemon (root of the rootless user namespace). The marker
+    alone is not trusted: a daemon in the host's user namespace is never rootless."""
+    global _in_child
+    if _in_child is None:
+        _in_child = os.environ.get(ENV_CHILD) == "1" and not _initial_userns()
+    return _in_child
+
+
+def _initial_userns() -> bool:
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
 
 
 def validate_create(host_config: dict) -> None:

@@ -42,7 +42,12 @@ def remapped(busybox_tar):
     from .conftest import Sampand, _short_base
     d = Sampand(_short_base("sdu-"))
     os.chmod(d.base, 0o711)
-    d.config_file.write_text(json.dumps({"userns-remap": "default"}) + "\n")
+    # A pool of its own: Docker's default pools are shared with every other daemon on the
+    # host (and with what crashed test runs leaked).
+    d.config_file.write_text(json.dumps({
+        "userns-remap": "default",
+        "default-address-pools": [{"base": f"10.{200 + os.getpid() % 50}.0.0/16", "size": 24}],
+    }) + "\n")
     try:
         d.start()
         d.import_image(busybox_tar, "busybox", "latest")
