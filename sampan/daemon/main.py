@@ -41,6 +41,8 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
     if ns.config_file:
         cfg.config_file = Path(ns.config_file)
     cfg.load_file(required=bool(ns.config_file))
+    from ..monitor.logrotate import validate as validate_log_config
+    validate_log_config({"Type": cfg.log_driver, "Config": cfg.log_opts})  # as dockerd: at start
     if ns.host:
         cfg.hosts = ns.host
     if ns.data_root:

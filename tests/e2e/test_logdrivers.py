@@ -165,3 +165,23 @@ def test_100mb_of_output_does_not_grow_the_daemon(sampand_factory, driver):
     grown_mb = (_hwm_kb(d.pid) - before) / 1024
     assert grown_mb < 40, f"daemon peak RSS grew by {grown_mb:.0f} MB serving a 100 MB log"
     d.docker("rm", "-f", "big")
+
+
+@pytest.mark.parametrize("conf, message", [
+    ({"log-driver": "bogus"}, "no log driver named 'bogus'"),
+    ({"log-driver": "local", "log-opts": {"labels": "a"}}, "unknown log opt 'labels' for log driver local"),
+    ({"log-opts": {"max-file": "0", "max-size": "1m"}}, "max-file cannot be less than 1"),
+])
+def test_daemon_refuses_a_bad_default_log_config(tmp_path, conf, message):
+    """As dockerd: a daemon.json whose log-driver/log-opts no container could use stops the
+    daemon at start, before it touches its roots."""
+    cfg = tmp_path / "daemon.json"
+    cfg.write_text(json.dumps(conf))
+    import sys
+    r = subprocess.run([sys.executable, "-m", "sampan.daemon.main", "--config-file", str(cfg),
+                        "--data-root", str(tmp_path / "root"), "--exec-root", str(tmp_path / "run"),
+                        "-H", f"unix://{tmp_path}/s.sock"],
+                       cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "root").exists()
