@@ -11,15 +11,20 @@ Docker's classic builder is the spec:
 - more than one source needs a destination ending in "/"; a relative destination is relative
   to WORKDIR; a destination that ends in "/" or is an existing directory in the image gets
   the source's base name appended;
-- copied files keep their mode and mtime and belong to root (or to --chown); parent
-  directories that do not exist yet are made 0755 with the same owner;
-- ADD extracts local tar archives (recognised by content: plain, gzip, bzip2, xz, zstd) into the
-  destination, and downloads http(s) URLs (never extracted, mode 0600, mtime from
-  Last-Modified, optional --checksum).
+- copied files keep their mode, mtime, hard links and extended attributes and belong to
+  root (or to --chown); directories that do not exist yet (the destination of a directory
+  source included) are made 0755 with the same owner;
+- ADD extracts local tar archives (recognised by content: plain, gzip, bzip2, xz, zstd; a
+  zstd one without the `zstandard` module is copied as is) into the destination with their
+  own owners (a new destination is 0755 root, or takes the archive's "./" entry), and
+  downloads http(s) URLs (never extracted, mode 0600, mtime from Last-Modified, optional
+  --checksum);
+- BuildKit's --parents and --exclude are supported as opt-in keyword arguments.
 
 The cache key is a sha256 over exactly what the layer would hold, minus mtimes (as Docker's
 classic builder, which hashes file headers without mtime and contents): paths relative to
-the source, types, modes, link targets, sizes, content digests, plus the destination and flags.
+the source, types, modes, xattrs, link targets, sizes, content digests, plus the destination
+and flags.
 Content digests are memoised by (device, inode, size, mtime, ctime), so a file is read once per
 build however many steps copy it.
 """
