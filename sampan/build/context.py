@@ -382,6 +382,12 @@ class _TarGuard:
         else:
             try:
                 ti = tarfile.TarInfo.frombuf(block, tarfile.ENCODING, "surrogateescape")
+            except tarfile.EOFHeaderError:
+                if self._pending:
+                    raise InvalidParameter("invalid build context: archive ends after a pax or "
+                                           "long-name header") from None
+                self._done = True  # a zero block: the end of the archive (maybe an empty one)
+                return
             except tarfile.HeaderError:
                 if self.members == 0 and not self._pending:
                     raise InvalidParameter("invalid build context: not a tar archive") from None

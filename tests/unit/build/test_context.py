@@ -343,3 +343,11 @@ def test_replayed_head_never_exceeds_the_asked_count():
     from sampan.build.context import _Replay
     r = _Replay(b"h" * 512, io.BytesIO(b"rest" * 1000))
     assert r.read(6) == b"hhhhhh" and len(r.read(600)) == 506 and r.read(4) == b"rest"
+
+
+def test_an_empty_tar_is_an_empty_context(work):
+    w, _ = work
+    for data in (bytes(1024), bytes(10240), _tar([])):
+        with BuildContext.from_tar(io.BytesIO(data), w) as ctx:
+            assert os.listdir(ctx.root) == []
+    assert os.listdir(w) == []
