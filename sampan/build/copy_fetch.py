@@ -20,6 +20,18 @@ _MAX_DB = 16 << 20  # /etc/passwd or /etc/group larger than this is not a real o
 _SPACE_MARGIN = 64 << 20
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are followed to http(s) only (urllib would also follow one to ftp://)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, f"redirect to {newurl!r} refused", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def _filename(url: str, resp: object) -> str:
     """Docker's getFilenameForDownload: the URL path's last element, else the
     Content-Disposition filename."""
@@ -54,7 +66,7 @@ def fetch_url(url: str, dest_dir: Path, checksum: str | None) -> Path:
     cap = max(0, st.f_bavail * st.f_frsize - _SPACE_MARGIN)
     req = urllib.request.Request(url, headers={"User-Agent": "sampan-builder"})
     try:
-        resp = urllib.request.urlopen(req, timeout=_TIMEOUT)  # noqa: S310 (http(s) only, above)
+        resp = _OPENER.open(req, timeout=_TIMEOUT)
     except urllib.error.HTTPError as e:
         raise InvalidParameter(f"ADD failed: failed to GET {url} with status {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as e:

@@ -122,6 +122,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     files = {}
 
     def do_GET(self):  # noqa: N802
+        if self.path.startswith("/redirect-"):
+            self.send_response(302)
+            self.send_header("Location", self.path[len("/redirect-"):].replace("_", "/"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = self.files.get(self.path)
         if body is None:
             self.send_error(404, "Not Found")
@@ -167,6 +173,10 @@ def test_fetch_url(server, tmp_path):
         fetch_url(server + "/missing", tmp_path / "i", None)
     with pytest.raises(InvalidParameter, match="failed to GET"):
         fetch_url("http://127.0.0.1:1/x", tmp_path / "j", None)
+    # redirects: followed to http(s), refused to anything else
+    assert fetch_url(server + "/redirect-" + "_dir_", tmp_path / "k", None).read_bytes() == b"D"
+    with pytest.raises(InvalidParameter, match="refused"):
+        fetch_url(server + "/redirect-ftp:__127.0.0.1_x", tmp_path / "l", None)
 
 
 def test_add_url_is_downloaded_not_extracted(server, tmp_path):
