@@ -25,6 +25,7 @@ _TOP = {
     "search": "registry",
     "cp": "storage", "diff": "storage", "export": "storage", "commit": "storage",
     "port": "network",
+    "build": "build",
 }
 
 _GROUPS = {
@@ -48,6 +49,10 @@ _GROUPS = {
         "rm": ("images", "rmi"), "remove": ("images", "rmi"), "prune": ("images", "image prune"),
         "history": ("images", "history"), "inspect": ("system", "image inspect"),
         "pull": ("registry", "pull"), "push": ("registry", "push"),
+        "build": ("build", "build"),
+    }),
+    "builder": ("Manage builds", {
+        "build": ("build", "build"), "prune": ("build", "builder prune"),
     }),
     "registry": ("Run sampan's own registry server", {
         "serve": ("registry", "registry serve"), "gc": ("registry", "registry gc"),
@@ -78,6 +83,7 @@ _DESCRIPTIONS = [
     ("images", "List images"),
     ("version", "Show the sampan version information"),
     ("info", "Display system-wide information"),
+    ("build", "Build an image from a Dockerfile"),
     ("attach", "Attach local standard input, output, and error streams to a running container"),
     ("commit", "Create a new image from a container's changes"),
     ("cp", "Copy files/folders between a container and the local filesystem"),
@@ -151,6 +157,8 @@ def _load(module: str):
         from . import storage as m
     elif module == "network":
         from . import network as m
+    elif module == "build":
+        from . import build as m
     else:
         from . import system as m
     return m

@@ -110,6 +110,7 @@ async def run(cfg: DaemonConfig) -> None:
     from ..api import containers, exec as exec_api, images, networks, system, resources
     from ..api import containerfs as containerfs_api, volumes as volumes_api
     from ..api import events as events_api, lifecycle as lifecycle_api
+    from ..api import build as build_api
     from ..api.http import App, Router, serve
     from ..engine.core import Engine
 
@@ -120,8 +121,9 @@ async def run(cfg: DaemonConfig) -> None:
         engine.cgroups = NoCgroups()  # no delegated cgroup: limits refused at create
     await engine.start()
     router = Router()
-    for mod in (system, containers, exec_api, images, resources, volumes_api, containerfs_api, networks,
-                events_api, lifecycle_api):
+    # build before containerfs: its POST /build/prune wins over containerfs's placeholder
+    for mod in (system, build_api, containers, exec_api, images, resources, volumes_api,
+                containerfs_api, networks, events_api, lifecycle_api):
         mod.register(router)
     app = App(router, engine)
     servers = [await serve(app, h) for h in cfg.hosts]
