@@ -4,8 +4,10 @@
 # classic builder (DOCKER_BUILDKIT=0) against sampand and, when a dockerd answers on
 # /var/run/docker.sock, against dockerd too (classic builder, and BuildKit when buildx is
 # installed), side by side in one run. Prints figures and ratios only; nothing asserts them.
+# START_DOCKERD=1 starts a private dockerd (--iptables=false --bridge=none: the host's firewall
+# and bridges are left alone); every build runs its RUN steps with --network none on both sides.
 #
-#   sudo bash bench/build.sh                  BASE_TAR=/path/debian-rootfs.tar sudo bash bench/build.sh
+#   sudo bash bench/build.sh        START_DOCKERD=1 BASE_TAR=/path/debian-rootfs.tar sudo -E bash bench/build.sh
 #
 # The base image is BASE_TAR if given (e.g. a Debian rootfs from mmdebstrap), else the busybox
 # image the test suite builds (scripts/mkimage-busybox.sh). RUNS cached rebuilds are timed (5).
@@ -29,6 +31,8 @@ cleanup() {
         "$work/sd/root" "$work/sd/run" 2>/dev/null || true
     umount -R "$work"/sd/run/netns 2>/dev/null || true
     umount -R "$work"/sd/root 2>/dev/null || true
+    umount -R "$work"/dd/x 2>/dev/null || true
+    umount -R "$work"/dd/data 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -80,7 +84,7 @@ measure() {  # label, DOCKER_HOST, extra env -> prints uncached and cached media
     local label="$1" host="$2" env="$3"
     local c="env DOCKER_HOST=$host DOCKER_CONFIG=$work/dc $env docker"
     $c import "$base_tar" bench-base >/dev/null
-    b() { $c build -q "$@" "$ctx" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; echo "$label: build failed" >&2; exit 1; }; }
+    b() { $c build -q --network none "$@" "$ctx" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; echo "$label: build failed" >&2; exit 1; }; }
     b --no-cache -t bench-warm   # page cache, base image in place
     local t0 t1 un cached=()
     t0="$(now)"; b --no-cache -t bench-img; t1="$(now)"
@@ -97,22 +101,31 @@ measure() {  # label, DOCKER_HOST, extra env -> prints uncached and cached media
 
 res_s="$(measure "sampand, docker CLI (classic)" "$SD" "DOCKER_BUILDKIT=0")"
 SAMPAN_HOST="$SD" "$PY" -m sampan.cli.main import "$base_tar" bench-base >/dev/null
-SAMPAN_HOST="$SD" "$PY" -m sampan.cli.main build -q -t bench-cli "$ctx" >/dev/null
+SAMPAN_HOST="$SD" "$PY" -m sampan.cli.main build -q --network none -t bench-cli "$ctx" >/dev/null
 cli=()
 for _ in $(seq "$RUNS"); do
-    t0="$(now)"; SAMPAN_HOST="$SD" "$PY" -m sampan.cli.main build -q -t bench-cli "$ctx" >/dev/null; t1="$(now)"
+    t0="$(now)"; SAMPAN_HOST="$SD" "$PY" -m sampan.cli.main build -q --network none -t bench-cli "$ctx" >/dev/null; t1="$(now)"
     cli+=("$(secs "$t0" "$t1")")
 done
 printf '%-40s                      cached %7s s\n' "sampand, sampan CLI" "$(median "${cli[@]}")" >&2
 
-if docker -H unix:///var/run/docker.sock version >/dev/null 2>&1; then
-    res_d="$(measure "dockerd, classic builder" "unix:///var/run/docker.sock" "DOCKER_BUILDKIT=0")"
+DD="unix:///var/run/docker.sock"
+if ! docker -H "$DD" version >/dev/null 2>&1 && [ "${START_DOCKERD:-}" = 1 ] && command -v dockerd >/dev/null; then
+    mkdir -p "$work/dd"
+    dockerd -H "unix://$work/dd/d.sock" --data-root "$work/dd/data" --exec-root "$work/dd/x" \
+        --pidfile "$work/dd/pid" --iptables=false --ip6tables=false --bridge=none >"$work/dd/log" 2>&1 &
+    pids+=($!)
+    DD="unix://$work/dd/d.sock"
+    for _ in $(seq 300); do docker -H "$DD" version >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+if docker -H "$DD" version >/dev/null 2>&1; then
+    res_d="$(measure "dockerd, classic builder" "$DD" "DOCKER_BUILDKIT=0")"
     read -r su sc <<<"$res_s"
     read -r du dc <<<"$res_d"
     printf '%-40s uncached %7sx  cached %7sx\n' "ratio sampand/dockerd (classic)" \
         "$("$PY" -c "print(round($su/$du, 2))")" "$("$PY" -c "print(round($sc/$dc, 2))")"
     if docker buildx version >/dev/null 2>&1; then
-        res_b="$(measure "dockerd, BuildKit" "unix:///var/run/docker.sock" "DOCKER_BUILDKIT=1")"
+        res_b="$(measure "dockerd, BuildKit" "$DD" "DOCKER_BUILDKIT=1")"
         read -r bu bc <<<"$res_b"
         printf '%-40s uncached %7sx  cached %7sx\n' "ratio sampand/BuildKit" \
             "$("$PY" -c "print(round($su/$bu, 2))")" "$("$PY" -c "print(round($sc/$bc, 2))")"
@@ -120,5 +133,5 @@ if docker -H unix:///var/run/docker.sock version >/dev/null 2>&1; then
         echo "BuildKit: skipped (no buildx plugin)"
     fi
 else
-    echo "dockerd: skipped (nothing answers on /var/run/docker.sock)"
+    echo "dockerd: skipped (nothing answers on /var/run/docker.sock; START_DOCKERD=1 starts one)"
 fi
