@@ -302,7 +302,8 @@ class _Pattern:
 
 
 class IgnoreMatcher:
-    """A compiled .dockerignore. `ignored()` is moby's MatchesOrParentMatches."""
+    """A compiled .dockerignore. `ignored()` is moby's MatchesOrParentMatches (a path on its
+    own, as the daemon judges the Dockerfile); `walk()` is the docker CLI's tree walk."""
 
     def __init__(self, patterns: list[str]) -> None:
         self.patterns = [_Pattern(p) for p in patterns if p.strip()]
@@ -354,24 +355,54 @@ class IgnoreMatcher:
         prefix = relpath.strip("/") + "/"
         return not any(p.exclusion and (p.text + "/").startswith(prefix) for p in self.patterns)
 
+    def match_with_parent(self, path: str, parent: tuple[bool, ...] | None
+                          ) -> tuple[bool, tuple[bool, ...]]:
+        """moby's MatchesUsingParentResults, what the docker CLI's context walk uses: each
+        pattern's result for the parent directory is reused instead of re-matching the
+        parents; a pattern skipped for the parent (it could not change the outcome there)
+        counts as not matched. Returns (ignored, this path's results, for its children)."""
+        matched = False
+        info: list[bool] = []
+        for i, p in enumerate(self.patterns):
+            match = parent[i] if parent else False
+            if not match:
+                if p.exclusion != matched:
+                    info.append(False)
+                    continue
+                match = p.match(path)
+                if not match and not parent:
+                    d = _dirname(path)
+                    if d != ".":
+                        dirs = d.split("/")
+                        match = any(p.match("/".join(dirs[:j + 1])) for j in range(len(dirs)))
+            info.append(match)
+            if match:
+                matched = not p.exclusion
+        return matched, tuple(info)
+
     def walk(self, root: Path | str) -> Iterator[tuple[str, os.DirEntry[str], bool]]:
-        """Depth-first, name-sorted walk of `root` without following symlinks, yielding
-        (relpath, entry, included). Ignored directories that can be skipped are yielded once
-        (included=False) and not entered; other ignored directories are yielded with
-        included=False and then entered, their re-included children yielded as included."""
-        stack: list[tuple[str, str]] = [("", os.fspath(root))]
+        """The docker CLI's context walk: depth-first, name-sorted, symlinks not followed,
+        yielding (relpath, entry, included) with moby's MatchesUsingParentResults (which can
+        differ from `ignored()` on pattern sets mixing exceptions and parents). Ignored
+        directories that can be skipped are yielded once (included=False) and not entered;
+        other ignored directories are yielded with included=False and entered, their
+        re-included children yielded as included."""
+        stack: list[tuple[str, str, tuple[bool, ...] | None]] = [("", os.fspath(root), None)]
         while stack:
-            rel, path = stack.pop()
+            rel, path, parent = stack.pop()
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: e.name)
-            subdirs: list[tuple[str, str]] = []
+            subdirs: list[tuple[str, str, tuple[bool, ...] | None]] = []
             for e in entries:
                 r = f"{rel}/{e.name}" if rel else e.name
                 is_dir = e.is_dir(follow_symlinks=False)
-                inc = not self.ignored(r)
-                yield r, e, inc
-                if is_dir and (inc or not self.can_skip_dir(r)):
-                    subdirs.append((r, e.path))
+                if self.patterns:
+                    skip, info = self.match_with_parent(r, parent)
+                else:
+                    skip, info = False, ()
+                yield r, e, not skip
+                if is_dir and (not skip or not self.can_skip_dir(r)):
+                    subdirs.append((r, e.path, info))
             stack.extend(reversed(subdirs))
 
 

@@ -152,3 +152,14 @@ def test_100k_paths_are_fast():
     elapsed = time.perf_counter() - t
     assert n == 25_000
     assert elapsed < 5.0  # typically ~0.2 s; generous for a loaded 2-core machine
+
+
+def test_walk_uses_parent_results_like_the_docker_cli(tmp_path):
+    # "!*/keep" is skipped for node_modules/keep (nothing to undo there yet), so the CLI's walk
+    # never sees it match that parent; MatchesOrParentMatches, judging the path alone, does
+    _tree(tmp_path, ["node_modules/keep/k.js", "node_modules/m/i.js", "a.txt"])
+    m = IgnoreMatcher.from_text("node_modules/**/*.js\n!*/keep\n")
+    got = {rel: inc for rel, _e, inc in m.walk(tmp_path)}
+    assert got["node_modules/keep/k.js"] is False and got["node_modules/m/i.js"] is False
+    assert got["a.txt"] is True
+    assert m.ignored("node_modules/keep/k.js") is False

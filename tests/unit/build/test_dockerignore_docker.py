@@ -143,5 +143,37 @@ def test_same_files_as_the_docker_cli(tmp_path, fake_daemon, ignore):
     # ignore file names (Docker's daemon removes those after reading them)
     with BuildContext.from_tar(io.BytesIO(bodies[-1]), tmp_path / "work") as bc:
         kept = {str(p.relative_to(bc.root)) for p in bc.root.rglob("*") if not p.is_dir()}
-    expect = {n for n in ours if not m.ignored(n)}
-    assert kept == expect, ignore
+    walked = {rel for rel, e, inc in m.walk(ctx) if inc and not e.is_dir(follow_symlinks=False)}
+    assert kept == walked, ignore
+
+
+_POOL = ["*.log", "!keep.log", "docs", "!docs/keep.txt", "**/*.pyc", "node_modules",
+         "!node_modules/keep", "*", "!src", "!Dockerfile", "build/**", "!build/keep", "tmp?",
+         ".git", "**/*.md", "!README.md", "/docs/sub", "./src/deep", "docs/*/*.md",
+         "x/**/w.txt", "*.with.*", "!**/keep.txt", "*.txt", "!a.txt", "**/z.txt", "**",
+         "!src/**", "docs/", "!docs/sub/", "[a-b].*", "?EADME.md", "src/*/er",
+         "!src/deep/er/g.c", "node_modules/**/*.js", "!*/keep", "src/deep/**/f.pyc",
+         "x/y", "!x/y/z", "**/er/**", "!**/g.c", "[!a]*", "docs/**/*.txt"]
+
+
+def test_random_pattern_sets_match_the_docker_cli(tmp_path, fake_daemon):
+    import random
+    rnd = random.Random(8)  # fixed: the same 25 sets every run
+    sock, bodies = fake_daemon
+    ctx = tmp_path / "ctx"
+    for rel in TREE:
+        p = ctx / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(rel)
+    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_BUILDKIT="0",
+               DOCKER_CONFIG=str(tmp_path / "cfg"))
+    for _ in range(25):
+        ignore = "\n".join(rnd.sample(_POOL, rnd.randint(1, 6))) + "\n"
+        (ctx / ".dockerignore").write_text(ignore)
+        before = len(bodies)
+        subprocess.run([DOCKER, "build", "-q", str(ctx)], env=env, capture_output=True,
+                       timeout=60)
+        assert len(bodies) == before + 1, ignore
+        m = IgnoreMatcher.from_text(ignore)
+        ours = {rel for rel, e, inc in m.walk(ctx) if inc and not e.is_dir(follow_symlinks=False)}
+        assert _sent_names(bodies[-1]) == ours | {"Dockerfile", ".dockerignore"}, ignore
