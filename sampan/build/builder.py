@@ -289,9 +289,10 @@ class Builder:
             await self._dispatch(st, ins)
             self.out.image(st.image_id)
         if label_step and self.opts.labels:
-            line = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}"
-                                       for k, v in sorted(self.opts.labels.items()))
-            self._next_step(line)
+            # dockerd appends the --label values as one more LABEL step of the target stage
+            items = sorted(self.opts.labels.items())
+            self._next_step("LABEL " + " ".join(f"{k}={v}" for k, v in items))
+            line = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in items)
             await self._dispatch(st, parse_line(line, self.df.escape))
             self.out.image(st.image_id)
         st.done = True
@@ -311,6 +312,7 @@ class Builder:
             st.image = copy.deepcopy(self.images.load_config(image_id))
         st.image.setdefault("config", {})
         st.image.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+        S.set_default_path(st.image)
         self.out.image(st.image_id)
 
     async def _base_image(self, base: str, platform: str | None) -> str:
@@ -357,8 +359,7 @@ class Builder:
             img, comment = S.apply_metadata(ins, st, self.opts.build_args, self.df.escape, self.meta)
             if cmd == "CMD":
                 st.cmd_set = True
-            await self._step_image(st, img, S.nop_created_by(S.DEFAULT_SHELL if cmd == "SHELL"
-                                                             else _shell_of(img), comment),
+            await self._step_image(st, img, S.nop_created_by(_shell_of(img), comment),
                                    "nop:" + comment)
         elif cmd == "RUN":
             await self._run(st, ins)

@@ -113,6 +113,18 @@ class StageState:
         return out
 
 
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def set_default_path(img: dict[str, Any]) -> None:
+    """dockerd's setDefaultPath at the start of every stage: a config without PATH gets the
+    default one, so it ends up in the built image's Env (first, unless the base had Env)."""
+    cfg = img.setdefault("config", {})
+    env = list(cfg.get("Env") or [])
+    if not any(e.partition("=")[0] == "PATH" for e in env):
+        cfg["Env"] = env + ["PATH=" + DEFAULT_PATH]
+
+
 def blank_image(platform: tuple[str, str, str] | None = None) -> dict[str, Any]:
     os_, arch, variant = platform or ("linux", "amd64", "")
     img: dict[str, Any] = {"architecture": arch, "os": os_, "config": {},
@@ -298,14 +310,15 @@ def apply_metadata(ins: Any, st: StageState, build_args: dict[str, str | None],
             comment += f" {k}={v}"
         cfg["Labels"] = labels
     elif cmd == "EXPOSE":
-        ports = parse_ports(_words(ins, env, escape))
+        words = _words(ins, env, escape)
+        ports = parse_ports(words)
         if not ports:
             raise InvalidParameter("EXPOSE requires at least one argument")
         exposed = dict(cfg.get("ExposedPorts") or {})
         for p in ports:
             exposed[p] = {}
         cfg["ExposedPorts"] = exposed
-        comment = "EXPOSE " + " ".join(sorted(set(ports)))
+        comment = "EXPOSE " + " ".join(words)  # the words as given, as dockerd records them
     elif cmd == "USER":
         cfg["User"] = _one_word(ins, env, escape, "USER")
         comment = "USER " + cfg["User"]

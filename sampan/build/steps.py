@@ -132,7 +132,10 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
                 b.memo.put(memo_key, known)
             key, kind = known
             hexkey = str(key).split(":")[-1]
-            created_by = S.nop_created_by_string(_shell_of(st.image), f"{cmd} {kind}:{hexkey} in {dest} ")
+            # dockerd writes a --chown flag glued to the hash (`--chown=a:bdir:<hash>`): kept
+            flag = f"--chown={chown}" if chown else ""
+            created_by = S.nop_created_by_string(_shell_of(st.image),
+                                                 f"{cmd} {flag}{kind}:{hexkey} in {dest} ")
             signature = f"copy:{cmd}:{key}:{dest}:{workdir}:{chown}:{chmod}:{frm}"
             if await b._from_cache(st, signature, created_by, st.image):
                 return

@@ -128,7 +128,8 @@ def test_docker_cli_every_instruction_multistage(sampand, tmp_path):
     assert _containers(sampand) == before  # --rm is the default
     info = _inspect(sampand, tag)
     cfg = info["Config"]
-    assert cfg["Env"] == ["APP_HOME=/app", "PATH=/app/bin:/usr/bin:/bin:/usr/sbin:/sbin"]
+    # dockerd's default PATH is set at FROM (the base has none), then replaced in place
+    assert cfg["Env"] == ["PATH=/app/bin:/usr/bin:/bin:/usr/sbin:/sbin", "APP_HOME=/app"]
     assert cfg["Cmd"] == ["cat /app/version.txt"] and cfg["Entrypoint"] == ["/bin/sh", "-c"]
     assert cfg["User"] == "user" and cfg["WorkingDir"] == "/app"
     assert cfg["Labels"] == {"org.example.title": "demo app", "version": "2.5", "built.by": "test"}
@@ -145,8 +146,9 @@ def test_docker_cli_every_instruction_multistage(sampand, tmp_path):
     by = [h["CreatedBy"] for h in hist]
     assert "|2 EXTRA=default VERSION=2.5 /bin/sh -c echo \"extra=$EXTRA\" > /app/extra.txt\n" in by
     assert '/bin/sh -ec #(nop)  STOPSIGNAL SIGINT' in by
-    assert '/bin/sh -c #(nop)  SHELL [/bin/sh -ec]' in by
-    assert '/bin/sh -c #(nop)  EXPOSE 8080/tcp 9090/udp' in by
+    assert '/bin/sh -ec #(nop)  SHELL [/bin/sh -ec]' in by
+    assert '/bin/sh -c #(nop)  EXPOSE 8080 9090/udp' in by
+    assert any(b.startswith('/bin/sh -c #(nop) COPY --chown=user:usersdir:') for b in by)
     assert '/bin/sh -c #(nop) WORKDIR /app' in by
     out = _ok(sampand.docker("run", "--rm", tag))
     assert out == "building 2.5\n"

@@ -39,7 +39,7 @@ def test_metadata_instructions_set_config_and_comment():
     assert cfg["Labels"] == {"a": "changed", "b": "c"} and c == "LABEL a=changed b=c"
     cfg, c = _apply(st, "EXPOSE 80 53/udp 8000-8001")
     assert set(cfg["ExposedPorts"]) == {"80/tcp", "53/udp", "8000/tcp", "8001/tcp"}
-    assert c == "EXPOSE 53/udp 80/tcp 8000/tcp 8001/tcp"
+    assert c == "EXPOSE 80 53/udp 8000-8001"
     cfg, c = _apply(st, 'VOLUME ["/data", "/logs"]')
     assert cfg["Volumes"] == {"/data": {}, "/logs": {}} and c == "VOLUME [/data /logs]"
     cfg, c = _apply(st, "USER ${A}:users")
@@ -105,6 +105,15 @@ def test_arg_scoping_and_precedence():
     assert st.run_args({"LOCAL": "given", "EMPTY": "e", "UNDECLARED": "x"}) == [("EMPTY", "e"), ("GLOBAL", "g")]
     _, c = _apply(st, "ARG WITH_DEFAULT=${GLOBAL}-x", meta=meta)
     assert c == "ARG WITH_DEFAULT=g-x"
+
+
+def test_default_path_at_from():
+    img = S.blank_image()
+    S.set_default_path(img)
+    assert img["config"]["Env"] == ["PATH=" + S.DEFAULT_PATH]
+    img = {"config": {"Env": ["A=1", "PATH=/x"]}}
+    S.set_default_path(img)
+    assert img["config"]["Env"] == ["A=1", "PATH=/x"]
 
 
 def test_history_strings():
