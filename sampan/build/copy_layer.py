@@ -44,6 +44,7 @@ class _Item:
     rdev: int = 0
     xattrs: dict[str, bytes] | None = None
     ident: tuple[int, int] | None = None  # "f" with other hard links: (dev, ino)
+    existing: bool = False        # "d" taken from the image (written to carry its metadata)
 
 
 class _Layer:
@@ -91,7 +92,7 @@ class _Layer:
             st = self.existing_dir(p)
             if st is not None:
                 self.put(p, _Item("d", stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
-                                  int(st.st_mtime)))
+                                  int(st.st_mtime), existing=True))
             else:
                 uid, gid = owner or self.identity
                 self.put(p, _Item("d", 0o755, uid, gid, self.now))
@@ -108,7 +109,18 @@ class _Layer:
                 del self.items[k]
         self.items[parts] = item
 
+    def _touch_modified_parents(self) -> None:
+        """An image directory that gets a new entry has a new mtime, as in Docker's layer
+        (its overlay copy-up was modified); one that only leads to deeper changes keeps its own."""
+        for parts, item in self.items.items():
+            if item.existing or not parts:
+                continue
+            parent = self.items.get(parts[:-1])
+            if parent is not None and parent.existing:
+                parent.mtime = self.now
+
     def write(self, out: Path) -> None:
+        self._touch_modified_parents()
         tmp = out.with_name(out.name + ".part")
         try:
             links: dict[tuple[int, int], str] = {}  # hard links stay hard links, as in Docker
@@ -264,22 +276,6 @@ def is_archive(path: Path | str) -> bool:
     return True
 
 
-def _root_entry(path: Path) -> tarfile.TarInfo | None:
-    """The archive's first member when it is its root directory ("./"), as `tar -C dir .`
-    writes it."""
-    try:
-        with open(path, "rb") as f:
-            reader, _ = open_decompressed(f)
-            head = reader.read(tarfile.BLOCKSIZE * 4)
-        with tarfile.open(fileobj=io.BytesIO(head), mode="r:") as t:
-            ti = t.next()
-    except (tarfile.TarError, InvalidParameter, Unavailable, OSError, EOFError):
-        return None
-    if ti is None or not ti.isdir() or ti.name.strip("/") not in ("", "."):
-        return None
-    return ti
-
-
 def _dest(layer: _Layer, dest: str) -> tuple[tuple[str, ...], bool]:
     """(resolved destination components, whether it names a directory)."""
     rel = resolve_rel(layer.rootfs, dest) if layer.rootfs is not None else clean_rel(dest)
@@ -323,8 +319,7 @@ def write_copy_layer(plan: CopyPlan, out_tar: Path, *, chown: tuple[int, int] | 
                     layer.put(dparts + _parts(e.rel), _entry_item(e, uid, gid, chmod))
             elif src.kind == "archive":
                 # Docker's UntarPath: the destination made 0755 root-owned (--chown is not
-                # applied to extracted archives), then the archive's own "./" entry, if any,
-                # gives the destination its metadata
+                # applied to extracted archives; an archive's "./" entry does not change it)
                 layer.ensure_dir(dparts, owner=(0, 0))
                 scratch.append(_add_archive(layer, src.path, dparts, out_tar.parent, plan.cmd))
             else:
@@ -353,9 +348,6 @@ def _add_archive(layer: _Layer, path: Path, dparts: tuple[str, ...], scratch: Pa
     try:
         with open(path, "rb") as f:
             extract_layer(f, tmp, whiteouts="apply")
-        root = _root_entry(path)
-        if root is not None and dparts:
-            layer.put(dparts, _Item("d", root.mode & 0o7777, root.uid, root.gid, int(root.mtime)))
         for e in walk_tree(str(tmp)):
             layer.put(dparts + _parts(e.rel), _entry_item(e, e.st.st_uid, e.st.st_gid, None))
     except InvalidParameter as e:

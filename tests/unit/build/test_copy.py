@@ -143,7 +143,8 @@ def test_chown_chmod_and_parents(ctx, tmp_path):
     os.utime(rootfs / "app", (T0 - 5, T0 - 5))
     plan = _plan(ctx, ["src"], "/app/new/")
     m = _layer(tmp_path, plan, chown=(1234, 99), chmod=0o640, dest_rootfs=rootfs)
-    assert m["app"][:5] == (tarfile.DIRTYPE, 0o700, 1000, 1000, T0 - 5)  # existing: untouched
+    assert m["app"][:4] == (tarfile.DIRTYPE, 0o700, 1000, 1000)  # existing: mode and owner kept
+    assert m["app"][4] > T0  # ... and, like a modified dir in dockerd's layer, a new mtime
     assert m["app/new"][:4] == (tarfile.DIRTYPE, 0o640, 1234, 99)  # made from the source dir
     assert m["app/new/main.c"][1:4] == (0o640, 1234, 99)
     assert m["app/new/lib/x.h"][1:4] == (0o640, 1234, 99)
@@ -345,3 +346,14 @@ def test_new_destination_dir_is_0755_not_the_source_mode(ctx, tmp_path):
     assert m["fresh/lib"][1] == 0o755  # directories below keep their own modes
     os.chmod(ctx / "src/lib", 0o750)
     assert _layer(tmp_path, _plan(ctx, ["src"], "/fresh"))["fresh/lib"][1] == 0o750
+
+
+def test_image_dirs_receiving_entries_get_a_new_mtime(ctx, tmp_path):
+    # as in dockerd's layer: /etc (gets a new file) is touched, /usr (only leads deeper) is not
+    rootfs = _mk(tmp_path / "rootfs", {"etc": None, "usr/local": None})
+    for d in ("etc", "usr", "usr/local"):
+        os.utime(rootfs / d, (T0, T0))
+    m = _layer(tmp_path, _plan(ctx, ["a.txt"], "/etc/"), dest_rootfs=rootfs)
+    assert m["etc"][4] > T0
+    m = _layer(tmp_path, _plan(ctx, ["a.txt"], "/usr/local/bin/"), dest_rootfs=rootfs)
+    assert m["usr"][4] == T0 and m["usr/local"][4] > T0 and m["usr/local/bin"][4] > T0

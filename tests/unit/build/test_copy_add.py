@@ -205,11 +205,12 @@ def test_add_url_is_downloaded_not_extracted(server, tmp_path):
 
 
 def test_add_archive_dest_ownership_as_docker(tmp_path):
+    # checked against dockerd 20.10's classic builder
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    # no root entry: the destination is made 0755 root:root, whatever --chown says
+    # the destination is made 0755 root:root, whatever --chown says
     (ctx / "plain.tar").write_bytes(_tar([("f", b"1", {"uid": 5})]))
-    # a "./" root entry (tar -C dir .): its metadata lands on the destination, as Docker's Untar
+    # a "./" root entry (tar -C dir .) does not change the destination either
     (ctx / "rooted.tgz").write_bytes(gzip.compress(_tar([(".", None, {"mode": 0o750, "uid": 1000, "gid": 1000}),
                                                         ("./g", b"2", {})])))
     out = tmp_path / "l.tar"
@@ -220,7 +221,7 @@ def test_add_archive_dest_ownership_as_docker(tmp_path):
     assert m["a/b/f"][2] == 5
     write_copy_layer(plan_copy(ctx, ["rooted.tgz"], "/r", workdir="/", add=True), out, add=True)
     m = _members(out)
-    assert m["r"][1:4] == (0o750, 1000, 1000) and m["r/g"][5] == b"2"
+    assert m["r"][1:4] == (0o755, 0, 0) and m["r/g"][5] == b"2"
 
 
 def test_zstd_without_the_module_is_copied_as_is(tmp_path, monkeypatch):
