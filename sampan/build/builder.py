@@ -359,8 +359,10 @@ class Builder:
             img, comment = S.apply_metadata(ins, st, self.opts.build_args, self.df.escape, self.meta)
             if cmd == "CMD":
                 st.cmd_set = True
+            # ENTRYPOINT's result also depends on whether this stage set CMD (not in the image)
+            extra = "|cmd-set" if cmd == "ENTRYPOINT" and st.cmd_set else ""
             await self._step_image(st, img, S.nop_created_by(_shell_of(img), comment),
-                                   "nop:" + comment)
+                                   "nop:" + comment + extra)
         elif cmd == "RUN":
             await self._run(st, ins)
         elif cmd in ("COPY", "ADD"):

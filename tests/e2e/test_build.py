@@ -385,3 +385,36 @@ def test_cache_from_an_image_without_local_cache(sampand, tmp_path):
     _ok(sampand.cli("builder", "prune", "-a", "-f"))
     plain = _ok(sampand.cli("build", str(ctx), timeout=120))   # without --cache-from: rebuilt
     assert "Using cache" not in plain
+
+
+def test_hostile_context_cannot_reach_the_host(sampand, tmp_path):
+    # symlinks in the context are never followed out of it, by COPY or by the daemon's unpack
+    secret = "host-secret-" + uuid.uuid4().hex
+    outside = tmp_path / "outside.txt"
+    outside.write_text(secret)
+    ctx = _ctx(tmp_path, "FROM busybox\nCOPY . /ctx/\n")
+    (ctx / "abs").symlink_to(outside)
+    (ctx / "rel").symlink_to("../outside.txt")
+    tag = _tag("hostile")
+    _ok(sampand.cli("build", "-t", tag, str(ctx), timeout=120))
+    out = _ok(sampand.cli("run", "--rm", tag, "sh", "-c", "readlink /ctx/abs /ctx/rel; cat /ctx/abs /ctx/rel 2>&1; true"))
+    assert secret not in out
+    for df in ("COPY abs /x\n", "COPY rel /x\n", "COPY ../outside.txt /x\n"):
+        (ctx / "Dockerfile").write_text("FROM busybox\n" + df + "CMD [\"cat\", \"/x\"]\n")
+        r = sampand.cli("build", "-t", tag + "-2", str(ctx), timeout=120)
+        if r.returncode == 0:
+            assert secret not in _ok(sampand.cli("run", "--rm", tag + "-2", "sh", "-c", "cat /x 2>&1; true"))
+    # an ADD of a tar whose members climb out stays inside the image
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w") as tf:
+        for name in ("../../escaped.txt", "/abs-escaped.txt", "ok.txt"):
+            ti = tarfile.TarInfo(name)
+            ti.size = 2
+            tf.addfile(ti, io.BytesIO(b"x\n"))
+    (ctx / "evil.tar").write_bytes(evil.getvalue())
+    (ctx / "Dockerfile").write_text("FROM busybox\nADD evil.tar /dst/\n")
+    r = sampand.cli("build", str(ctx), timeout=120)
+    assert not (Path("/escaped.txt").exists() or Path("/abs-escaped.txt").exists())
+    assert not (tmp_path / "escaped.txt").exists()
+    # refused with a clear message, or confined below the destination
+    assert (r.returncode != 0 and "escaped.txt" in r.stderr) or r.returncode == 0
