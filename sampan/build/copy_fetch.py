@@ -155,13 +155,17 @@ def resolve_chown(spec: str, rootfs: Path | None) -> tuple[int, int]:
     """--chown=user[:group] with names looked up in the rootfs' /etc/passwd and /etc/group
     (followed inside the rootfs). Without a group the user string is used as the group too,
     as Docker's classic builder does."""
-    parts = spec.split(":")
-    if len(parts) > 2:
-        raise InvalidParameter(f"invalid chown string format: {spec}")
-    user = parts[0]
-    group = parts[1] if len(parts) == 2 else parts[0]
-    return (_lookup(user, rootfs, "etc/passwd", "user"),
-            _lookup(group, rootfs, "etc/group", "group"))
+    try:
+        parts = spec.split(":")
+        if len(parts) > 2:
+            raise InvalidParameter(f"invalid chown string format: {spec}")
+        user = parts[0]
+        group = parts[1] if len(parts) == 2 else parts[0]
+        return (_lookup(user, rootfs, "etc/passwd", "user"),
+                _lookup(group, rootfs, "etc/group", "group"))
+    except InvalidParameter as e:  # dockerd's wording around the lookup error
+        raise InvalidParameter(
+            f"unable to convert uid/gid chown string to host mapping: {e}") from None
 
 
 __all__ = ["fetch_url", "resolve_chown"]

@@ -248,7 +248,8 @@ def test_resolve_chown(tmp_path):
     assert resolve_chown("app:staff", rootfs) == (1000, 50)
     assert resolve_chown("1:2", rootfs) == (1, 2) and resolve_chown("7", None) == (7, 7)
     assert resolve_chown("app:0", rootfs) == (1000, 0)
-    with pytest.raises(InvalidParameter, match="can't find uid for user bob: no such user: bob"):
+    with pytest.raises(InvalidParameter, match="^unable to convert uid/gid chown string to host mapping: "
+                       "can.t find uid for user bob: no such user: bob$"):
         resolve_chown("bob", rootfs)
     with pytest.raises(InvalidParameter, match="can't find gid for group nope"):
         resolve_chown("app:nope", rootfs)
