@@ -22,7 +22,7 @@ _ALWAYS = ("add_key", "keyctl", "request_key", "nfsservctl", "sysfs", "_sysctl",
            "ustat", "vm86", "vm86old", "io_uring_setup", "io_uring_enter",
            "io_uring_register", "create_module", "get_kernel_syms", "query_module",
            "lookup_dcookie", "userfaultfd", "kexec_load", "kexec_file_load", "swapon",
-           "swapoff")
+           "swapoff", "move_pages", "migrate_pages")
 # Allowed only with one of these capabilities.
 _GATED: dict[str, tuple[str, ...]] = {
     "CAP_SYS_ADMIN": ("mount", "umount", "umount2", "pivot_root", "setns", "unshare",

@@ -27,7 +27,8 @@ NR = {"init_module": 175, "finit_module": 313, "delete_module": 176, "reboot": 1
       "settimeofday": 164, "clock_settime": 227, "add_key": 248, "keyctl": 250,
       "request_key": 249, "open_by_handle_at": 304, "unshare": 272, "kexec_load": 246,
       "ptrace": 101, "swapon": 167, "acct": 163, "setns": 308, "pivot_root": 155,
-      "io_uring_setup": 425, "bpf": 321, "socket": 41, "personality": 135}
+      "io_uring_setup": 425, "bpf": 321, "socket": 41, "personality": 135,
+      "move_pages": 279}
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 KEY_SPEC_PROCESS_KEYRING = -2
@@ -183,6 +184,8 @@ def probe(name: str, arg: str) -> str:
         return _sys("swapon", b"/nonexistent", 0)
     if name == "acct":
         return _sys("acct", None)
+    if name == "move_pages":              # count 0: does nothing even if allowed
+        return _sys("move_pages", 0, 0, None, None, None, 0)
     if name == "io_uring_setup":
         return _sys("io_uring_setup", 1, ctypes.create_string_buffer(120))
     if name == "personality":             # arg: the persona, e.g. 0x40000 (ADDR_NO_RANDOMIZE)

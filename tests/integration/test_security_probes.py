@@ -57,6 +57,7 @@ REFUSED_BY_DEFAULT = {
     "swapon": "EPERM",
     "acct": "EPERM",
     "io_uring_setup": "EPERM",
+    "move_pages": "EPERM",
     "socket_vsock": "EPERM",
     "proc_sys_write": "EROFS",
     "sysrq_write": "EROFS",
