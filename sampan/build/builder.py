@@ -93,6 +93,7 @@ class Builder:
         self.df: Any = None
         self.meta: dict[str, str | None] = {}
         self._step = 0
+        self._failed_container = ""
         self._total = 0
         self._ctx: Any = None
         self._ctx_lock = asyncio.Lock()
@@ -203,9 +204,9 @@ class Builder:
         if self.opts.labels:
             self._total += 1
         for ins in df.meta_args:
-            self._next_step(ins.original)
-        for i in sorted(needed):
-            await self._build_stage(df.stages[i], label_step=(i == target))
+            self._step += 1
+            self.out.step(self._step, self._total, ins.original)
+        await self._build_stages(sorted(needed), target)
         st = self.stages[target]
         if not st.image_id:
             raise InvalidParameter("No image was generated. Is your Dockerfile empty?")
@@ -245,56 +246,81 @@ class Builder:
             raise InvalidParameter(f"base name ({s.base}) should not be blank")
         return base
 
+    def _deps(self, i: int) -> set[int]:
+        """The earlier stages stage `i` uses, through FROM and COPY --from."""
+        s = self.df.stages[i]
+        out = set()
+        ref = self._stage_ref(self._base_word(s), i)
+        if ref is not None:
+            out.add(ref)
+        for ins in s.instructions:
+            frm = ins.flags.get("from") if ins.cmd in ("COPY", "ADD") else None
+            if frm:
+                ref = self._stage_ref(frm, i)
+                if ref is not None:
+                    out.add(ref)
+        return out
+
     def _needed(self, target: int) -> set[int]:
-        """The target and the stages it uses through FROM and COPY --from: the rest is skipped."""
+        """The target and the stages it uses: the rest is skipped."""
         need: set[int] = set()
         todo = [target]
         while todo:
             i = todo.pop()
-            if i in need:
-                continue
-            need.add(i)
-            s = self.df.stages[i]
-            ref = self._stage_ref(self._base_word(s), i)
-            if ref is not None:
-                todo.append(ref)
-            for ins in s.instructions:
-                frm = ins.flags.get("from") if ins.cmd in ("COPY", "ADD") else None
-                if frm:
-                    ref = self._stage_ref(frm, i)
-                    if ref is not None:
-                        todo.append(ref)
+            if i not in need:
+                need.add(i)
+                todo.extend(self._deps(i))
         return need
 
-    def _next_step(self, original: str) -> None:
-        self._step += 1
-        self.out.step(self._step, self._total, original)
+    async def _build_stages(self, order: list[int], target: int) -> None:
+        """Independent stages concurrently, their output in Dockerfile order (schedule.py)."""
+        from .schedule import OrderedOutput, run_stages
+        ordered = OrderedOutput(self.out.forward, order)
+        first = self._step
+        for i in order:
+            st = S.StageState(index=i, name=self.df.stages[i].name)
+            st.out = Progress(functools.partial(ordered.emit, i), quiet=self.out.quiet)
+            st.step = first
+            first += 1 + len(self.df.stages[i].instructions) + (1 if i == target and self.opts.labels else 0)
+            self.stages[i] = st
+
+        async def build(i: int) -> None:
+            await self._build_stage(self.df.stages[i], label_step=(i == target))
+            ordered.finish(i)
+
+        try:
+            await run_stages(order, {i: self._deps(i) for i in order}, build)
+        finally:
+            ordered.flush()
+
+    def _next_step(self, st: S.StageState, original: str) -> None:
+        st.step += 1
+        st.out.step(st.step, self._total, original)
 
     # -- one stage ------------------------------------------------------------------------------
     async def _build_stage(self, s: Any, label_step: bool) -> None:
         from .dockerfile import parse_line
-        st = S.StageState(index=s.index, name=s.name)
-        self.stages[s.index] = st
-        self._next_step(_from_line(s))
+        st = self.stages[s.index]
+        self._next_step(st, _from_line(s))
         await self._from(st, s)
         triggers = list(st.config.get("OnBuild") or [])
         if triggers:
             # The base's ONBUILD triggers run first; the new image does not inherit them.
             st.config["OnBuild"] = None
-            self.out.stream(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+            st.out.stream(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
             for t in triggers:
                 await self._dispatch(st, parse_line(t, self.df.escape))
         for ins in s.instructions:
-            self._next_step(ins.original)
+            self._next_step(st, ins.original)
             await self._dispatch(st, ins)
-            self.out.image(st.image_id)
+            st.out.image(st.image_id)
         if label_step and self.opts.labels:
             # dockerd appends the --label values as one more LABEL step of the target stage
             items = sorted(self.opts.labels.items())
-            self._next_step("LABEL " + " ".join(f"{k}={v}" for k, v in items))
+            self._next_step(st, "LABEL " + " ".join(f"{k}={v}" for k, v in items))
             line = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in items)
             await self._dispatch(st, parse_line(line, self.df.escape))
-            self.out.image(st.image_id)
+            st.out.image(st.image_id)
         st.done = True
 
     async def _from(self, st: S.StageState, s: Any) -> None:
@@ -307,23 +333,23 @@ class Builder:
         elif base.lower() == "scratch":
             st.image = S.blank_image(_platform(self.opts))
         else:
-            image_id = await self._base_image(base, s.platform)
+            image_id = await self._base_image(base, s.platform, st.out)
             st.image_id = image_id
             st.image = copy.deepcopy(self.images.load_config(image_id))
         st.image.setdefault("config", {})
         st.image.setdefault("rootfs", {"type": "layers", "diff_ids": []})
         S.set_default_path(st.image)
-        self.out.image(st.image_id)
+        st.out.image(st.image_id)
 
-    async def _base_image(self, base: str, platform: str | None) -> str:
+    async def _base_image(self, base: str, platform: str | None, out: Progress) -> str:
         if not self.opts.pull:
             with contextlib.suppress(NotFound):
                 return self.images.lookup_id(base)
         if refs.is_full_id(base) or refs.is_id_prefix(base) and not _looks_named(base):
             return self.images.lookup_id(base)
-        return await self._pull(base, platform)
+        return await self._pull(base, platform, out)
 
-    async def _pull(self, base: str, platform: str | None) -> str:
+    async def _pull(self, base: str, platform: str | None, out: Progress) -> str:
         from ..distribution.progress import Reporter
         engine = self.engine
         svc = getattr(engine, "distribution", None)
@@ -337,7 +363,7 @@ class Builder:
             if not self.opts.pull:
                 raise
             return self.images.lookup_id(base)  # --pull of a local-only image: use it
-        return await _thread(svc.run_pull, plan, Reporter(self.out.status))
+        return await _thread(svc.run_pull, plan, Reporter(out.status))
 
     def _creds_for(self, base: str) -> Any:
         from ..distribution.auth import Credentials, registry_key
@@ -398,7 +424,7 @@ class Builder:
                 self.cache.put(st.image_id, signature, hit)
         if hit is None:
             return False
-        self.out.stream(" ---> Using cache\n")
+        st.out.stream(" ---> Using cache\n")
         st.image_id = hit
         st.image = copy.deepcopy(self.images.load_config(hit))
         return True
@@ -476,9 +502,10 @@ class Builder:
         body = container_body(st.image_id, st.config, argv, env, host_config(self.opts))
         cid, code = await run_container(
             self.engine, body,
-            on_created=lambda c: self.out.stream(f" ---> Running in {short_id(c)}\n"),
-            on_output=self.out.output, track=self.containers.append)
+            on_created=lambda c: st.out.stream(f" ---> Running in {short_id(c)}\n"),
+            on_output=st.out.output, track=self.containers.append)
         if code != 0:
+            self._failed_container = cid
             raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
         c = self.engine.containers.get(cid)
         layer = await _thread(self.engine.containerfs._make_layer, c, self._parent_chain(st))
@@ -487,7 +514,7 @@ class Builder:
         if self.opts.rm or self.opts.forcerm:
             if await remove_quietly(self.engine, cid):
                 self.containers.remove(cid)
-                self.out.stream(f" ---> Removed intermediate container {short_id(cid)}\n")
+                st.out.stream(f" ---> Removed intermediate container {short_id(cid)}\n")
 
     async def _workdir(self, st: S.StageState, ins: Any) -> None:
         from .dockerfile import expand
@@ -501,7 +528,7 @@ class Builder:
         created_by = S.nop_created_by_string(_shell_of(img), comment)
         if await self._from_cache(st, signature, created_by, img):
             return
-        tar = self.workdir / f"workdir-{self._step}.tar"
+        tar = self.workdir / f"workdir-{st.index}-{st.step}.tar"
         layer = None
         async with self.view(st.image_id) as root:
             made = await _thread(write_mkdir_layer, root, path, tar)
@@ -531,12 +558,11 @@ class Builder:
     async def _failed(self, cancelled: bool = False) -> None:
         """Containers as Docker leaves them; images this build made that nothing uses go.
         A cancelled build (the client went away) leaves no container either."""
-        keep_last = self.opts.rm and not self.opts.forcerm and not cancelled
-        for i, cid in enumerate(list(self.containers)):
-            is_last = i == len(self.containers) - 1
+        keep = self.opts.rm and not self.opts.forcerm and not cancelled
+        for cid in list(self.containers):
             if not self.opts.rm and not self.opts.forcerm and not cancelled:
                 continue
-            if is_last and keep_last:
+            if keep and cid == self._failed_container:
                 continue  # the failing step's container, for inspection (Docker's default)
             try:
                 ok = await remove_quietly(self.engine, cid)

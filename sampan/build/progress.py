@@ -39,6 +39,10 @@ class Progress:
             self.sent += 1
             self._sink(msg)
 
+    def forward(self, msg: dict[str, Any]) -> None:
+        """A message made by a stage's own Progress (already filtered by it)."""
+        self._emit(msg)
+
     def stream(self, text: str) -> None:
         if not self.quiet and text:
             self._emit({"stream": text})

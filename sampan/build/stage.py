@@ -71,6 +71,8 @@ class StageState:
     args: dict[str, str | None] = field(default_factory=dict)   # ARGs declared in this stage
     cmd_set: bool = False
     done: bool = False
+    out: Any = None      # the stage's Progress (schedule.OrderedOutput keeps stages in order)
+    step: int = 0        # the last step number this stage printed
 
     @property
     def config(self) -> dict[str, Any]:

@@ -79,7 +79,7 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
     parents = ins.flags.get("parents", "false").lower() in ("", "true")
     exclude = [e for e in (ins.flags.get("exclude") or "").split("\n") if e]
     workdir = st.config.get("WorkingDir") or "/"
-    scratch = b.workdir / f"step-{b._step}"
+    scratch = b.workdir / f"step-{st.index}-{st.step}"
     scratch.mkdir(parents=True, exist_ok=True)
     follow = False
     docs = {h.name: h for h in getattr(ins, "heredocs", None) or []}
@@ -110,7 +110,7 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
                     src_root = (await b.context()).root
                 use_add = add
             elif frm:
-                from_id = await _from_image(b, frm)
+                from_id = await _from_image(b, st, frm)
                 src_root = await stack.enter_async_context(b.view(from_id))
                 follow = True
                 use_add = add
@@ -156,15 +156,12 @@ async def copy_step(b: Any, st: S.StageState, ins: Any) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-async def _from_image(b: Any, frm: str) -> str:
+async def _from_image(b: Any, st: S.StageState, frm: str) -> str:
     """COPY --from's source: an earlier stage (by name or index), else an image."""
     ref = None
     for s in b.df.stages:
-        if s.index in b.stages and (s.name == frm.lower() or str(s.index) == frm):
+        if s.index < st.index and (s.name == frm.lower() or str(s.index) == frm):
             ref = s.index
     if ref is not None:
-        src = b.stages[ref]
-        if not src.done:
-            raise InvalidParameter(f"COPY --from={frm}: a stage cannot copy from itself")
-        return src.image_id
-    return await b._base_image(frm, None)
+        return b.stages[ref].image_id  # built already: run_stages waited for it
+    return await b._base_image(frm, None, st.out)

@@ -418,3 +418,22 @@ def test_hostile_context_cannot_reach_the_host(sampand, tmp_path):
     assert not (tmp_path / "escaped.txt").exists()
     # refused with a clear message, or confined below the destination
     assert (r.returncode != 0 and "escaped.txt" in r.stderr) or r.returncode == 0
+
+
+def test_independent_stages_build_concurrently_output_in_order(sampand, tmp_path):
+    # Each stage notes the (shared) uptime clock around a sleep: the windows overlap when the
+    # stages ran at the same time. The output still lists the steps in Dockerfile order.
+    run = "RUN cat /proc/uptime > /t; sleep 2; cat /proc/uptime >> /t; echo {m}"
+    df = (f"FROM busybox AS a\n{run.format(m='stage-a-done')}\n"
+          f"FROM busybox AS b\n{run.format(m='stage-b-done')}\n"
+          "FROM busybox\nCOPY --from=a /t /a.t\nCOPY --from=b /t /b.t\nCMD cat /a.t /b.t\n")
+    df = df.replace("RUN cat", f"RUN echo {uuid.uuid4().hex} >/dev/null; cat")
+    ctx = _ctx(tmp_path, df)
+    tag = _tag("concurrent")
+    out = _ok(sampand.cli("build", "-t", tag, str(ctx), timeout=120))
+    steps = [int(x.split("/")[0]) for x in out.split("Step ")[1:]]
+    assert steps == list(range(1, 9))
+    assert out.index("stage-a-done") < out.index("Step 3/8") < out.index("stage-b-done")
+    t = [float(line.split()[0]) for line in _ok(sampand.cli("run", "--rm", tag)).split("\n") if line]
+    a, b = (t[0], t[1]), (t[2], t[3])
+    assert a[0] < b[1] and b[0] < a[1], (a, b)  # the two RUNs overlapped in time
