@@ -163,7 +163,15 @@ class Builder:
 
     async def _open_context(self, context_tar: Path | str | None) -> Any:
         from .context import BuildContext
+        from .remote import clone, is_git_url
         src = context_tar
+        if self.opts.remote and is_git_url(self.opts.remote):
+            d = self.workdir / "git"
+            d.mkdir(parents=True, exist_ok=True)
+            root = await _thread(clone, self.opts.remote, d)
+            self._ctx = await _thread(BuildContext.from_dir, root, self.workdir / "context",
+                                      dockerfile=self.opts.dockerfile or "Dockerfile")
+            return self._ctx
         if self.opts.remote:
             src = await self._fetch_remote(self.opts.remote)
         if src is None:
@@ -175,8 +183,9 @@ class Builder:
         return self._ctx
 
     async def _fetch_remote(self, url: str) -> Path:
-        if not url.startswith(("http://", "https://")) or url.endswith(".git") or "#" in url:
-            raise InvalidParameter(f"unsupported remote context {url!r}: only http(s) tarballs are")
+        if not url.startswith(("http://", "https://")):
+            raise InvalidParameter(f"unsupported remote context {url!r}: a git URL or an http(s) "
+                                   "tarball is")
         from .copy import fetch_url
         d = self.workdir / "remote"
         d.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import urllib.parse
 import uuid
@@ -437,3 +438,51 @@ def test_independent_stages_build_concurrently_output_in_order(sampand, tmp_path
     t = [float(line.split()[0]) for line in _ok(sampand.cli("run", "--rm", tag)).split("\n") if line]
     a, b = (t[0], t[1]), (t[2], t[3])
     assert a[0] < b[1] and b[0] < a[1], (a, b)  # the two RUNs overlapped in time
+
+
+def test_git_remote_context(sampand, tmp_path):
+    import shutil
+    import socket
+    import subprocess
+    import time
+    if not shutil.which("git"):
+        pytest.skip("git not installed")
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "Dockerfile").write_text("FROM busybox\nCOPY top.txt /top.txt\nCMD [\"cat\", \"/top.txt\"]\n")
+    (work / "top.txt").write_text("from the repository root\n")
+    (work / "sub" / "Dockerfile").write_text("FROM busybox\nCOPY s.txt /s.txt\nCMD [\"cat\", \"/s.txt\"]\n")
+    (work / "sub" / "s.txt").write_text("from the subdirectory\n")
+    env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for cmd in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "ctx"]):
+        subprocess.run(git + cmd, cwd=work, check=True, env=env, capture_output=True)
+    served = tmp_path / "served"
+    served.mkdir()
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(served / "repo.git")], check=True,
+                   env=env, capture_output=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+                               f"--port={port}", f"--base-path={served}", str(served)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        url = f"git://127.0.0.1:{port}/repo.git"
+        tag = _tag("git")
+        _ok(sampand.cli("build", "-t", tag, url, timeout=120))
+        assert _ok(sampand.cli("run", "--rm", tag)) == "from the repository root\n"
+        _ok(sampand.cli("build", "-t", tag, url + "#main:sub", timeout=120))
+        assert _ok(sampand.cli("run", "--rm", tag)) == "from the subdirectory\n"
+        r = sampand.cli("build", url + "#main:../..", timeout=120)
+        assert r.returncode != 0 and "subdirectory" in r.stderr
+        r = sampand.cli("build", url + "#nosuchbranch", timeout=120)
+        assert r.returncode != 0 and "git clone" in r.stderr
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
