@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..archive import extract_layer, open_decompressed
+from ..userns import hooks as userns_hooks
 from ..archive.extract import WHITEOUT_PREFIX
 from ..errors import Internal, InvalidParameter, Unavailable
 from .copy import CopyPlan, CopyResult, Entry, normalize_dest, read_xattrs, walk_tree
@@ -91,7 +92,10 @@ class _Layer:
                 continue
             st = self.existing_dir(p)
             if st is not None:
-                self.put(p, _Item("d", stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                # --userns-remap: the image's files are owned by host ids; the layer carries
+                # the container's (userns.hooks.tar_owner; identity without remapping).
+                uid, gid = _container_ids(st.st_uid, st.st_gid)
+                self.put(p, _Item("d", stat.S_IMODE(st.st_mode), uid, gid,
                                   int(st.st_mtime), existing=True))
             else:
                 uid, gid = owner or self.identity
@@ -228,6 +232,11 @@ class _TarOut:
         pad = -(len(self.buf) + self.offset) % tarfile.RECORDSIZE
         self.buf += bytes(pad)
         self._flush()
+
+
+def _container_ids(uid: int, gid: int) -> tuple[int, int]:
+    owner = userns_hooks.tar_owner()
+    return owner(uid, gid) if owner else (uid, gid)
 
 
 def _entry_item(e: Entry, uid: int, gid: int, chmod: int | None) -> _Item:

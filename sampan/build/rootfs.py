@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InvalidParameter
+from ..userns import hooks as userns_hooks
 
 
 @contextlib.contextmanager
@@ -118,7 +119,9 @@ def write_mkdir_layer(root: Path, path: str, out_tar: Path) -> bool:
             ti = tarfile.TarInfo(rel)
             ti.type = tarfile.DIRTYPE
             ti.mode = stat.S_IMODE(st.st_mode)
-            ti.uid, ti.gid, ti.mtime = st.st_uid, st.st_gid, int(st.st_mtime)
+            owner = userns_hooks.tar_owner()  # --userns-remap: host ids -> the container's
+            ti.uid, ti.gid = owner(st.st_uid, st.st_gid) if owner else (st.st_uid, st.st_gid)
+            ti.mtime = int(st.st_mtime)
             tf.addfile(ti)
         for i in range(1, len(missing) + 1):
             ti = tarfile.TarInfo("/".join(existing + missing[:i]))

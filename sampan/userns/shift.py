@@ -47,7 +47,7 @@ def shift_tree(root: str, idmap: IdMap, to_host: bool = True) -> int:
     ids to host ids (`to_host`) or back; returns how many inodes changed owner. An id the map
     does not cover raises InvalidParameter (Docker: "Container ID ... cannot be mapped to a
     host ID")."""
-    move = idmap.to_host if to_host else idmap.to_container
+    move = _lenient(idmap) if to_host else idmap.to_container
     seen: set[tuple[int, int]] = set()
     changed = 0
     stack = [root]
@@ -67,6 +67,28 @@ def shift_tree(root: str, idmap: IdMap, to_host: bool = True) -> int:
             with os.scandir(path) as it:
                 stack.extend(e.path for e in it)
     return changed
+
+
+def _lenient(idmap: IdMap):  # type: ignore[no-untyped-def]
+    """Container ids -> host ids, where an id that is no container id but already one of the
+    map's host ids is kept: a tar the daemon wrote from its own view of a remapped image (the
+    builder recording an existing directory's owner) carries host ids. Only unambiguous when
+    the host range lies above the container range, as with every subordinate range from
+    /etc/subuid; otherwise the strict rule applies."""
+    lowest_host = min([r.host for r in idmap.uids + idmap.gids] or [0])
+    top_container = max([r.container + r.size for r in idmap.uids + idmap.gids] or [0])
+
+    def move(uid: int, gid: int) -> tuple[int, int]:
+        if lowest_host < top_container:
+            return idmap.to_host(uid, gid)
+        u = uid if _is_host(idmap.uids, uid) else idmap.to_host(uid, 0)[0]
+        g = gid if _is_host(idmap.gids, gid) else idmap.to_host(0, gid)[1]
+        return u, g
+    return move
+
+
+def _is_host(ranges, n: int) -> bool:  # type: ignore[no-untyped-def]
+    return any(r.host <= n < r.host + r.size for r in ranges)
 
 
 def chown_to_root(paths: list[str], idmap: IdMap) -> None:

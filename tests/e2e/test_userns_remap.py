@@ -299,6 +299,36 @@ def test_runc_refused_and_vfs_driver_works(remapped, busybox_tar):
     assert r.returncode != 0 and "not supported with --userns-remap" in r.stderr
 
 
+def test_build_layers_carry_container_ids(remapped):
+    """docker build on a remapped daemon: RUN runs in the user namespace, and every layer the
+    build makes (RUN's diff, COPY's tar, WORKDIR's) carries container ids, not host ids."""
+    ctx = remapped.base / _name("ctx")
+    ctx.mkdir()
+    (ctx / "f").write_text("f\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nRUN mkdir /data && chown 1234:1234 /data\n"
+        "COPY --chown=1234:1234 f /data/f\nWORKDIR /data/sub\nUSER 1234\n"
+        "RUN touch /data/mine && id -u > /data/who\n")
+    img = _name("built")
+    r = subprocess.run(["/usr/local/bin/docker", "build", "-q", "-t", img, str(ctx)],
+                       env=dict(remapped.env, DOCKER_BUILDKIT="0"), capture_output=True,
+                       text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    try:
+        assert _ok(remapped.docker("run", "--rm", img, "cat", "/data/who")).strip() == "1234"
+        saved = subprocess.run(["/usr/local/bin/docker", "save", img], env=remapped.env,
+                               capture_output=True, timeout=60, check=True).stdout
+        owners = set()
+        with tarfile.open(fileobj=io.BytesIO(saved)) as outer:
+            layers = json.load(outer.extractfile("manifest.json"))[0]["Layers"][1:]
+            for name in layers:
+                with tarfile.open(fileobj=outer.extractfile(name)) as layer:
+                    owners |= {(m.uid, m.gid) for m in layer.getmembers()}
+        assert owners and all(u < 65536 and g < 65536 for u, g in owners), owners
+    finally:
+        remapped.docker("rmi", "-f", img)
+
+
 def test_privileged_refused_unless_userns_host(remapped):
     r = remapped.docker("run", "--rm", "--privileged", "busybox", "true")
     assert r.returncode != 0 and "privileged mode is incompatible with user namespaces" in r.stderr

@@ -55,10 +55,12 @@ def test_make_namespaces_writes_maps_and_join_becomes_mapped_root():
             finally:
                 os._exit(1)
         try:
-            for _ in range(100):
-                status = Path(f"/proc/{pid}/status").read_text()
-                if "sleep" in Path(f"/proc/{pid}/comm").read_text():
-                    break
+            import time
+            deadline = time.monotonic() + 10
+            while not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep\0"):  # exec'd
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            status = Path(f"/proc/{pid}/status").read_text()
             uids = next(ln for ln in status.splitlines() if ln.startswith("Uid:")).split()[1:]
             assert set(uids) == {"231072"}
         finally:
@@ -103,6 +105,19 @@ def test_shift_tree_refuses_unmapped_ids(tmp_path):
     os.chown(tmp_path / "f", 70000, 0)
     with pytest.raises(InvalidParameter, match="uid 70000 is not mapped"):
         shift_tree(str(tmp_path), MAP)
+
+
+def test_shift_tree_keeps_ids_already_on_the_host_side(tmp_path):
+    """A tar made from the daemon's own view of a remapped image (the builder recording an
+    existing directory) carries host ids: kept, not shifted twice or refused."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("x")
+    os.chown(tmp_path / "d", 231072 + 1234, 400003)
+    os.chown(tmp_path / "f", 1234, 5)
+    os.chown(tmp_path, 0, 0)
+    shift_tree(str(tmp_path), MAP)
+    assert ((tmp_path / "d").stat().st_uid, (tmp_path / "d").stat().st_gid) == (232306, 400003)
+    assert ((tmp_path / "f").stat().st_uid, (tmp_path / "f").stat().st_gid) == (232306, 231077)
 
 
 def test_chown_to_root_only_touches_host_root_owned(tmp_path):
