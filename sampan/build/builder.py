@@ -573,13 +573,7 @@ class Builder:
                 continue
             if keep and cid == self._failed_container:
                 continue  # the failing step's container, for inspection (Docker's default)
-            try:
-                ok = await remove_quietly(self.engine, cid)
-            except BaseException:
-                log.exception("removing build container %s", cid[:12])
-                raise
-            log.debug("build container %s removed: %s", cid[:12], ok)
-            if ok:
+            if await remove_quietly(self.engine, cid):
                 self.containers.remove(cid)
         removed = []
         for image_id in reversed(self.made_images):

@@ -103,7 +103,8 @@ async def remove_quietly(engine: Any, cid: str) -> bool:
     try:
         await engine.containers.remove(cid, force=True, volumes=True)
         return True
-    except SampanError as e:
+    except (SampanError, OSError, asyncio.TimeoutError) as e:
+        # a monitor that does not answer must not stop the rest of the cleanup
         log.debug("removing build container %s: %s", cid[:12], e)
         return False
 
