@@ -486,3 +486,15 @@ def test_git_remote_context(sampand, tmp_path):
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
+
+
+def test_run_sees_user_workdir_env_and_shell(sampand, tmp_path):
+    df = ("FROM busybox\nWORKDIR /srv/app\nENV GREETING=hi\nUSER user\n"
+          "RUN echo \"$(id -un) $(pwd) $GREETING\" > /tmp/seen\n"
+          "SHELL [\"/bin/sh\", \"-c\", \"echo shell-was-used >> /tmp/seen; eval \\\"$0\\\"\"]\n"
+          "RUN true\nUSER root\nRUN ls -ld /srv/app | awk '{print $3}' >> /tmp/seen\n"
+          "CMD [\"cat\", \"/tmp/seen\"]\n")
+    ctx = _ctx(tmp_path, df)
+    tag = _tag("runctx")
+    _ok(sampand.cli("build", "-t", tag, str(ctx), timeout=120))
+    assert _ok(sampand.cli("run", "--rm", tag)).split("\n")[:3] == ["user /srv/app hi", "shell-was-used", "shell-was-used"]
