@@ -329,6 +329,25 @@ def test_build_layers_carry_container_ids(remapped):
         remapped.docker("rmi", "-f", img)
 
 
+def test_container_modes_share_the_user_namespace(remapped):
+    """--network/--pid container:<x>: the new container joins <x>'s user namespace too (it owns
+    the namespaces shared), as Docker does."""
+    name = _name()
+    _ok(remapped.docker("run", "-d", "--name", name, "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"))
+    try:
+        theirs = _ok(remapped.docker("exec", name, "readlink", "/proc/self/ns/user")).strip()
+        out = _ok(remapped.docker("run", "--rm", "--network", f"container:{name}", "--pid",
+                                  f"container:{name}", "busybox", "sh", "-c",
+                                  "readlink /proc/self/ns/user; wget -qO- http://127.0.0.1/hostname; ps"))
+        cid = _ok(remapped.docker("inspect", "-f", "{{.Id}}", name)).strip()
+        lines = out.splitlines()
+        assert lines[0] == theirs
+        assert lines[1] == cid[:12]  # its /etc/hostname, over its network namespace's loopback
+        assert "httpd" in out
+    finally:
+        remapped.docker("rm", "-f", name)
+
+
 def test_privileged_refused_unless_userns_host(remapped):
     r = remapped.docker("run", "--rm", "--privileged", "busybox", "true")
     assert r.returncode != 0 and "privileged mode is incompatible with user namespaces" in r.stderr
