@@ -294,9 +294,32 @@ def test_running_container_cp_export_and_user(remapped, base_ids):
         remapped.docker("rm", "-f", name)
 
 
-def test_runc_refused_and_vfs_driver_works(remapped, busybox_tar):
+def test_runc_refused_and_vfs_driver_works(remapped, busybox_tar, base_ids):
     r = remapped.docker("run", "--rm", "--runtime", "runc", "busybox", "true")
     assert r.returncode != 0 and "not supported with --userns-remap" in r.stderr
+    # The vfs driver: the container's rootfs is a copy of shifted layers, its root dir the
+    # mapped root's.
+    from .conftest import Sampand, _short_base
+    d = Sampand(_short_base("sdv-"))
+    os.chmod(d.base, 0o711)
+    d.config_file.write_text(json.dumps({
+        "userns-remap": "default", "storage-driver": "vfs",
+        "default-address-pools": [{"base": f"10.{150 + os.getpid() % 50}.0.0/16", "size": 24}],
+    }) + "\n")
+    try:
+        d.start()
+        d.import_image(busybox_tar, "busybox", "latest")
+        name = _name()
+        out = _ok(d.docker("run", "--name", name, "--network", "none", "busybox", "sh", "-c",
+                           "touch /made && ls -ln /bin/busybox && id -u"))
+        assert out.split()[2:4] == ["0", "0"] and out.splitlines()[-1] == "0", out
+        info = json.loads(_ok(d.docker("inspect", name)))[0]
+        assert info["GraphDriver"]["Name"] == "vfs"
+        root = Path(d.data_root) / f"{base_ids[0]}.{base_ids[1]}" / "containers" / info["Id"]
+        made = next(root.rglob("made"))
+        assert made.stat().st_uid == base_ids[0]
+    finally:
+        d.destroy()
 
 
 def test_build_layers_carry_container_ids(remapped):
