@@ -1,9 +1,10 @@
 """seccomp: compile an OCI `linux.seccomp` object to classic BPF and install it.
 
 Only what container profiles use: actions ALLOW/ERRNO/KILL/KILL_PROCESS/TRAP/LOG, syscall
-names (unknown names are skipped, as libseccomp does), and argument conditions EQ, NE and
-MASKED_EQ on 64-bit arguments. Syscall numbers beyond the table get ENOSYS. Only the native architecture is allowed through: a syscall
-made with another ABI (i386 `int 0x80`, x32) gets EPERM, so it cannot step around the list.
+names (unknown names are skipped, as libseccomp does), and argument conditions EQ, NE,
+LT, LE, GT, GE (unsigned) and MASKED_EQ on 64-bit arguments. Syscall numbers beyond the
+table get ENOSYS. Only the native architecture is allowed through: a syscall made with
+another ABI (i386 `int 0x80`, x32) gets EPERM, so it cannot step around the list.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ RET_ALLOW = 0x7FFF0000
 # BPF opcodes (linux/filter.h)
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
+_JGT_K = 0x25
+_JGE_K = 0x35
 _JSET_K = 0x45
 _AND_K = 0x54
 _RET_K = 0x06
@@ -85,6 +88,16 @@ def _arg_block(args: list[dict]) -> list[tuple] | None:
             # the high-word check and goes on to the next condition (or the action).
             block += [("ld", lo_off), ("jeq_match", value & 0xFFFFFFFF),
                       ("ld", hi_off), ("jeq_fail", value >> 32)]
+        elif op in ("SCMP_CMP_GT", "SCMP_CMP_GE"):
+            # Unsigned 64-bit: a greater high word passes, a smaller one fails, an equal one
+            # leaves it to the low word.
+            last = "jgt_else_fail" if op == "SCMP_CMP_GT" else "jge_else_fail"
+            block += [("ld", hi_off), ("jgt_skip", value >> 32, 3), ("jne", value >> 32),
+                      ("ld", lo_off), (last, value & 0xFFFFFFFF)]
+        elif op in ("SCMP_CMP_LT", "SCMP_CMP_LE"):
+            last = "jge_fail" if op == "SCMP_CMP_LT" else "jgt_fail"
+            block += [("ld", hi_off), ("jgt_fail", value >> 32), ("jeq_else_skip", value >> 32, 2),
+                      ("ld", lo_off), (last, value & 0xFFFFFFFF)]
         else:
             return None
     return block
@@ -122,13 +135,13 @@ def compile_filter(profile: dict) -> bytes:
                 continue
             body: list[tuple] = []
             for i, item in enumerate(block):
-                kind, k = item
+                kind, k = item[0], item[1]
                 if kind == "ld":
                     body.append(_ins(_LD_W_ABS, k))
                 elif kind == "and":
                     body.append(_ins(_AND_K, k))
                 else:
-                    body.append((kind, k))
+                    body.append(item)
             body.append(_ins(_RET_K, ret))
             n = len(body)
             out: list[tuple] = []
@@ -140,6 +153,18 @@ def compile_filter(profile: dict) -> bytes:
                     out.append(_ins(_JEQ_K, item[1], 0, 2))  # differs: past the hi check
                 elif item[0] == "jeq_fail":
                     out.append(_ins(_JEQ_K, item[1], to_end, 0))
+                elif item[0] == "jeq_else_skip":
+                    out.append(_ins(_JEQ_K, item[1], 0, item[2]))
+                elif item[0] == "jgt_skip":
+                    out.append(_ins(_JGT_K, item[1], item[2], 0))
+                elif item[0] == "jgt_fail":
+                    out.append(_ins(_JGT_K, item[1], to_end, 0))
+                elif item[0] == "jge_fail":
+                    out.append(_ins(_JGE_K, item[1], to_end, 0))
+                elif item[0] == "jgt_else_fail":
+                    out.append(_ins(_JGT_K, item[1], 0, to_end))
+                elif item[0] == "jge_else_fail":
+                    out.append(_ins(_JGE_K, item[1], 0, to_end))
                 else:
                     out.append(item)
             if n + 1 > 255:

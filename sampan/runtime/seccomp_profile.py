@@ -56,7 +56,8 @@ ARCHES = ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"]
 # Docker's profile names architectures both ways (`amd64` in includes, SCMP_ARCH_* in arches).
 _ARCH_NAMES = {"x86_64": {"amd64", "x86_64", "SCMP_ARCH_X86_64"},
                "aarch64": {"arm64", "aarch64", "SCMP_ARCH_AARCH64"}}
-_OPS = ("SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_MASKED_EQ")
+_OPS = ("SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_GT",
+        "SCMP_CMP_GE", "SCMP_CMP_MASKED_EQ")
 _ACTIONS = ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD",
             "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_LOG")
 

@@ -5,9 +5,11 @@ cannot enforce faithfully is refused up front instead of being half applied."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -166,8 +168,11 @@ def _build(host_config):
     ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], '
      '"action": "SCMP_ACT_ERRNO", "errnoRet": "x"}]}', "errnoRet"),
     ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], '
-     '"action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_GT"}]}]}',
-     "SCMP_CMP_GT"),
+     '"action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_FOO"}]}]}',
+     "SCMP_CMP_FOO"),
+    ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], '
+     '"action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}]}',
+     "unsigned"),
     ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], '
      '"action": "SCMP_ACT_ERRNO", "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]}',
      "index"),
@@ -178,3 +183,61 @@ def test_bad_profiles_are_invalid_parameter(text, fragment):
     with pytest.raises(InvalidParameter) as ei:
         _build({"SecurityOpt": ["seccomp=" + text]})
     assert fragment in str(ei.value)
+
+
+# --- ordered comparisons, compiled by sampan and run by the kernel -----------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_V = (1 << 32) + 5  # the high word matters as much as the low one
+_VALUES = [0, 4, 5, 6, 0xFFFFFFFF, (1 << 32) + 4, _V, (1 << 32) + 6, (2 << 32), (2 << 32) + 1,
+           (1 << 64) - 1]
+_CMP = {"SCMP_CMP_GT": lambda a: a > _V, "SCMP_CMP_GE": lambda a: a >= _V,
+        "SCMP_CMP_LT": lambda a: a < _V, "SCMP_CMP_LE": lambda a: a <= _V,
+        "SCMP_CMP_EQ": lambda a: a == _V, "SCMP_CMP_NE": lambda a: a != _V}
+
+
+def _refused_values(op: str) -> list[int]:
+    """Which of _VALUES a getpgid(arg) under `ERRNO 77 when arg <op> _V` gets refused."""
+    from sampan.linux import seccomp
+    from sampan.linux import syscalls as sc
+    prof = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77,
+                          "args": [{"index": 0, "value": _V, "op": op}]}]}
+    prog = seccomp.compile_filter(prof)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sc.set_no_new_privs()
+            seccomp.install(prog)
+            hits = []
+            for v in _VALUES:
+                ctypes.set_errno(0)
+                if _libc.syscall(ctypes.c_long(121), ctypes.c_ulong(v)) == -1 \
+                        and ctypes.get_errno() == 77:
+                    hits.append(v)
+            os.write(w, json.dumps(hits).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+@pytest.mark.parametrize("op", sorted(_CMP))
+def test_ordered_and_equality_comparisons_on_64_bit_arguments(op):
+    assert _refused_values(op) == [v for v in _VALUES if _CMP[op](v)]
+
+
+def test_a_range_rule_in_a_container(box):
+    # write(2) refused for fds >= 3: stdout still works, tee (writing to the file it opened,
+    # fd 3 or above) does not.
+    prof = deny(["write"], errnoRet=errno.EBADF,
+                args=[{"index": 0, "value": 3, "op": "SCMP_CMP_GE"}])
+    script = "echo to-stdout; tee /tmp/x </etc/passwd >/dev/null; echo rc=$?"
+    code, out, err = box.run(["sh", "-c", script], host_config=opt(prof))
+    assert out.split() == ["to-stdout", "rc=1"], (out, err)
+    assert "Bad file descriptor" in err
