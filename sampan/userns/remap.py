@@ -48,7 +48,10 @@ def _read(path: str) -> str:
 
 def _append_line(path: str, line: str) -> None:
     """Append under an exclusive lock, by temp file + rename so a crash leaves the old file."""
-    lock = os.open(path + ".sampan-lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    # The lock lives in /run (not beside the file in /etc): the file itself is replaced.
+    lock_dir = "/run/lock" if os.path.isdir("/run/lock") else "/run"
+    lock = os.open(os.path.join(lock_dir, "sampan-subid.lock"),
+                   os.O_CREAT | os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         old = _read(path)

@@ -186,3 +186,20 @@ def test_configure_lays_out_per_mapping_root(open_tmp, monkeypatch):
     with pytest.raises(InvalidParameter, match="restricts access to the remapped root"):
         remap.configure(DaemonConfig(data_root=tmp_path / "data2"), "nobody:nogroup")
     remap.set_active(None)
+
+
+def test_ensure_ranges_appends_a_free_range_once(tmp_path, monkeypatch):
+    """What dockerd does for the `dockremap` it creates: a 65536-id range that overlaps no
+    existing one, appended (file replaced atomically, mode kept), and nothing the second time."""
+    sub_u, sub_g = tmp_path / "subuid", tmp_path / "subgid"
+    sub_u.write_text("alice:100000:65536\n")
+    sub_g.write_text("alice:100000:65536\nbob:165536:1000")  # no final newline
+    os.chmod(sub_g, 0o640)
+    monkeypatch.setattr(remap, "SUBUID", str(sub_u))
+    monkeypatch.setattr(remap, "SUBGID", str(sub_g))
+    remap._ensure_ranges("dockremap", 999)
+    assert sub_u.read_text() == "alice:100000:65536\ndockremap:166536:65536\n"
+    assert sub_g.read_text() == "alice:100000:65536\nbob:165536:1000\ndockremap:166536:65536\n"
+    assert stat.S_IMODE(sub_g.stat().st_mode) == 0o640
+    remap._ensure_ranges("dockremap", 999)
+    assert sub_u.read_text().count("dockremap") == 1
