@@ -76,7 +76,8 @@ ROUTES = ["/containers/{c}/update", "/containers/{c}/exec", "/networks/create",
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_wrong_shaped_json_on_every_body_route(sampand, ctr, route):
-    net = _net(sampand)
+    # A network (an address pool, shared host-wide) only where the route names one.
+    net = _net(sampand) if "{n}" in route else "unused"
     try:
         before = _state(sampand)
         path = route.format(c=ctr, n=net)
@@ -87,7 +88,8 @@ def test_wrong_shaped_json_on_every_body_route(sampand, ctr, route):
         assert after == before
         _ping(sampand)
     finally:
-        sampand.api("DELETE", f"/networks/{net}")
+        if net != "unused":
+            sampand.api("DELETE", f"/networks/{net}")
 
 
 # (route, body, fragment of the message or None): field types and ranges. Found wrong and
@@ -132,7 +134,7 @@ BAD_FIELDS = [
 @pytest.mark.parametrize("route,body,text", BAD_FIELDS,
                          ids=[f"{r.split('/')[1]}-{i}" for i, (r, _, _) in enumerate(BAD_FIELDS)])
 def test_out_of_range_and_wrong_typed_fields(sampand, ctr, route, body, text):
-    net = _net(sampand)
+    net = _net(sampand) if "{n}" in route else "unused"
     try:
         before = _state(sampand)
         body = json.loads(json.dumps(body).replace("{c}", ctr))
@@ -144,7 +146,8 @@ def test_out_of_range_and_wrong_typed_fields(sampand, ctr, route, body, text):
         assert c["State"]["Running"] is True
         _ping(sampand)
     finally:
-        sampand.api("DELETE", f"/networks/{net}")
+        if net != "unused":
+            sampand.api("DELETE", f"/networks/{net}")
 
 
 CREATE_SPECS = [
