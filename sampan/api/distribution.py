@@ -102,6 +102,12 @@ async def auth(req: Request) -> Response:
     body = await req.json({}) or {}
     if not isinstance(body, dict):
         raise errors.InvalidParameter("invalid auth config: expected a JSON object")
+    for key in ("username", "password", "auth", "email", "serveraddress", "identitytoken",
+                "registrytoken"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            kind = {bool: "bool", int: "number", float: "number", list: "array", dict: "object"}.get(type(body[key]), "value")
+            raise errors.InvalidParameter(f"json: cannot unmarshal {kind} into "
+                                          f"Go struct field AuthConfig.{key} of type string")
     creds = Credentials(str(body.get("username") or ""), str(body.get("password") or ""),
                         str(body.get("identitytoken") or ""), str(body.get("registrytoken") or ""))
     out = await _run(service(req).login, creds, str(body.get("serveraddress") or ""))

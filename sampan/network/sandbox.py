@@ -243,7 +243,7 @@ class SandboxMixin:
         if not isinstance(body, dict):
             raise InvalidParameter("invalid body: expected a JSON object")
         n = self.get(ref)  # type: ignore[attr-defined]
-        c = self.engine.containers.get(body.get("Container") or "")
+        c = self.engine.containers.get(_container_ref(body))
         mode = c.network_mode()
         if n["Driver"] != "bridge":
             raise Forbidden(f"container cannot be disconnected from host network or connected to {n['Name']} network")
@@ -285,7 +285,7 @@ class SandboxMixin:
         if not isinstance(body, dict):
             raise InvalidParameter("invalid body: expected a JSON object")
         n = self.get(ref)  # type: ignore[attr-defined]
-        c = self.engine.containers.get(body.get("Container") or "")
+        c = self.engine.containers.get(_container_ref(body))
         if n["Id"] not in self.store.attachments.get(c.id, {}):
             raise Forbidden(f"container {c.id} is not connected to network {n['Name']}")
         eps = [e for e in self.store.endpoints_of(c.id) if e.network_id == n["Id"]]
@@ -501,3 +501,11 @@ class SandboxMixin:
             if not ok:
                 return False
         return True
+
+
+def _container_ref(body: dict) -> str:
+    ref = body.get("Container")
+    if ref is not None and not isinstance(ref, str):
+        kind = {bool: "bool", int: "number", float: "number", list: "array", dict: "object"}.get(type(ref), "value")
+        raise InvalidParameter(f"json: cannot unmarshal {kind} into Go struct field NetworkConnect.Container of type string")
+    return ref or ""

@@ -78,6 +78,9 @@ def check_volume_name(name: str) -> str:
     if isinstance(name, str) and len(name) == 1 and name.isalnum():
         raise InvalidParameter(f'create {name}: volume name is too short, names should be at '
                                'least two alphanumeric characters')
+    if isinstance(name, str) and len(name) > 255:
+        # the volume's directory is named after it: a longer name cannot exist on the disk
+        raise InvalidParameter(f"create {name[:32]}...: volume name is too long (at most 255 characters)")
     if not isinstance(name, str) or not VOLUME_NAME_RE.match(name):
         raise InvalidParameter(
             f'create {name}: "{name}" includes invalid characters for a local volume name, only '
@@ -125,6 +128,8 @@ def parse_bind(raw: str) -> MountPoint:
         raise InvalidParameter(f"invalid volume specification: '{raw}'")
     parts = raw.split(":")
     mode = ""
+    if len(parts) > 1 and not parts[0]:
+        raise InvalidParameter(f"invalid volume specification: '{raw}'")  # dockerd's splitRawSpec
     if len(parts) == 1:
         src, dst = "", parts[0]
     elif len(parts) == 2:
