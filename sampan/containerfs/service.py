@@ -169,8 +169,8 @@ class ContainerFS:
             target = (r.with_tag(tag) if tag else r.with_default_tag()).familiar()
         elif tag:
             raise InvalidParameter("refusing to create a tag with no repository")
-        if config is not None and not isinstance(config, dict):
-            raise InvalidParameter("invalid container config: expected an object")
+        from ..engine.createconfig import check_config
+        check_config(config)  # Go-shaped types, or 400, as dockerd's decoder
         new_cfg = dict(c.config)
         new_cfg.update(config or {})
         new_cfg = apply_changes(new_cfg, list(changes or []))

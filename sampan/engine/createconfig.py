@@ -134,6 +134,15 @@ def _check_schema(section: str, data: dict[str, Any], schema: dict[str, Any]) ->
         _check_value(f"{section}.{key}", data.get(key), kind)
 
 
+def check_config(config: Any) -> None:
+    """A container Config from a client (as commit's body) decodes as Go's would, or 400."""
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise InvalidParameter("invalid container config: expected an object")
+    _check_schema("Config", config, _CONFIG_SCHEMA)
+
+
 RESTART_POLICIES = ("", "no", "always", "on-failure", "unless-stopped")
 
 

@@ -132,6 +132,9 @@ BAD_FIELDS = [
     ("/volumes/create", {"Name": "ok-name", "DriverOpts": {"type": 5}}, None),
     ("/volumes/create", {"Name": "ok-name", "Labels": ["a"]}, None),
     ("/commit?container=no-such-thing", {}, "No such container"),
+    ("/commit?container={c}&repo=typed", {"Cmd": 5}, "Config.Cmd"),
+    ("/commit?container={c}&repo=typed", {"Env": [1]}, "Config.Env"),
+    ("/commit?container={c}&repo=typed", {"ExposedPorts": ["80/tcp"]}, "Config.ExposedPorts"),
 ]
 
 
