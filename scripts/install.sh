@@ -28,7 +28,7 @@ command -v "$PY" >/dev/null || { log "no $PY on PATH"; exit 1; }
     || { log "$("$PY" -V 2>&1) is too old: sampan needs Python >= 3.11"; exit 1; }
 
 # --- Debian packages -------------------------------------------------------------------------
-pkgs=(busybox-static tini iproute2 nftables ca-certificates stress-ng docker-registry skopeo openssl uidmap slirp4netns)
+pkgs=(busybox-static tini iproute2 nftables ca-certificates stress-ng docker-registry skopeo openssl uidmap slirp4netns git)
 
 # `python3 -m venv` needs ensurepip, which Debian's own python3 splits into python3-venv; a
 # pyenv or python.org build has it built in. Try it for real rather than guess from the path.
