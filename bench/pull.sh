@@ -31,6 +31,9 @@ trap cleanup EXIT
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
+# Each timed pull starts with the disk quiet: written back, so one side does not pay for the
+# other's (or its own import's) writeback.
+settle() { sync; sleep 1; }
 wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "http://$1/v2/" && return 0; sleep 0.05; done; echo "no registry at $1" >&2; exit 1; }
 
 # --- the image -------------------------------------------------------------------------------------
@@ -72,6 +75,7 @@ blob="$(du -sb "$work/sreg/blobs" | cut -f1)"
 mb="$("$PY" -c "print(round($blob/1e6, 1))")"
 push_s="$("$PY" -c "print(round($t1-$t0, 2))")"
 $S rmi "$ref" >/dev/null
+settle  # the import and push above left hundreds of MB of dirty pages
 t0="$(now)"; $S pull -q "$ref" >/dev/null; t1="$(now)"
 pull_s="$("$PY" -c "print(round($t1-$t0, 2))")"
 echo "compressed size: $mb MB"
@@ -94,6 +98,7 @@ if command -v dockerd >/dev/null && [ -x /usr/local/bin/docker ]; then
     for _ in $(seq 300); do [ -S "$work/dd/d.sock" ] && break; sleep 0.1; done
     D="env DOCKER_HOST=unix://$work/dd/d.sock DOCKER_CONFIG=$work/dc docker"
     if $D version >/dev/null 2>&1; then
+        settle
         t0="$(now)"; $D pull -q "$ref" >/dev/null; t1="$(now)"
         d_s="$("$PY" -c "print(round($t1-$t0, 2))")"
         printf '%-34s %8s s  %7s MB/s  (sampan pull = %sx its speed)\n' "dockerd pull" "$d_s" \
