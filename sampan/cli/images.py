@@ -154,26 +154,6 @@ def cmd_save(ctx, ns, args) -> int:
     resp = ctx.client.request("GET", "/images/get", [("names", a) for a in args], stream=True)
     write_tar(resp, ns.output, "save image")
     return 0
-    # written beside the target and renamed, so a failed save never leaves a truncated tar
-    target = os.path.abspath(ns.output)
-    d = os.path.dirname(target)
-    if not os.path.isdir(d):
-        raise CliError(f"failed to save image: invalid output path: directory {d!r} does not exist")
-    tmp = os.path.join(d, f".{os.path.basename(target)}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            for chunk in resp.chunks():
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return 0
 
 
 # -- tag / rmi / prune / history -----------------------------------------------------------------------
