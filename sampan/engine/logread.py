@@ -20,7 +20,7 @@ import asyncio
 import json
 import os
 import time
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 from ..monitor import locallog
 from ..monitor.logfile import parse_rfc3339_nano, rfc3339_nano
@@ -335,66 +335,62 @@ async def read_logs(c: Any, running: Callable[[], bool], *, stdout: bool, stderr
     flt = Filter(stdout, stderr, since, until, timestamps, tty)
     files = _source(c)
     loop = asyncio.get_running_loop()
-    it: Any = None
+    passed_until = False
 
     def out(entries: list[Entry]) -> Any:
         return flt.render(entries) if tty is not None else flt.select(entries)
 
-    def next_batch() -> tuple[Any, bool] | None:
-        """(rendered batch, whether `until` was passed) or None at the end."""
+    def next_batch(it: Iterator[list[Entry]]) -> tuple[Any, bool] | None:
+        """(rendered batch, whether `until` was passed) or None at the end; runs in a thread,
+        so reading and rendering stay off the event loop."""
         try:
             entries = next(it)
         except StopIteration:
             return None
         return out(entries), flt.past_until(entries)
 
-    try:
-        if tail is not None and tail >= 0:
-            entries = await loop.run_in_executor(None, files.tail, tail)
-            batch = out(entries)
+    async def drain(batches: Iterable[list[Entry]]) -> AsyncIterator[Any]:
+        """What the caller yields for each batch: pairs one by one, or whole rendered chunks.
+        Stops early, setting `passed_until`, once the entries go past `until`."""
+        nonlocal passed_until
+        it = iter(batches)
+        while True:
+            res = await loop.run_in_executor(None, next_batch, it)
+            if res is None:
+                return
+            batch, done = res
             if batch:
                 if tty is None:
                     for pair in batch:
                         yield pair
                 else:
                     yield batch
+            if done:
+                passed_until = True
+                return
+
+    try:
+        if tail is not None and tail >= 0:
+            entries = await loop.run_in_executor(None, files.tail, tail)
+            async for item in drain([entries]):
+                yield item
         else:
             def backlog() -> Iterable[list[Entry]]:
                 yield from files.iter_rotated(flt.since)
                 files.open_live()
                 yield from files.read_live()
-            it = iter(backlog())
-            while True:
-                res = await loop.run_in_executor(None, next_batch)
-                if res is None:
-                    break
-                batch, done = res
-                if batch:
-                    if tty is None:
-                        for pair in batch:
-                            yield pair
-                    else:
-                        yield batch
-                if done:
-                    return
+            async for item in drain(backlog()):
+                yield item
+            if passed_until:
+                return
         if not follow:
             return
         while True:
             alive = running()  # read before the file, so the last lines are never missed
-            it = iter(files.read_live())
-            while True:
-                res = await loop.run_in_executor(None, next_batch)
-                if res is None:
-                    break
-                batch, done = res
-                if batch:
-                    if tty is None:
-                        for pair in batch:
-                            yield pair
-                    else:
-                        yield batch
-                if done:
-                    return
+            async for item in drain(files.read_live()):
+                yield item
+            if passed_until:
+                return
             if not alive or (flt.until and flt.until < time.time_ns()):
                 return
             await asyncio.sleep(FOLLOW_POLL)
