@@ -14,7 +14,6 @@ attribute a (len, type) pair padded to four bytes.
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import os
 import socket
@@ -168,7 +167,3 @@ class Socket:
                 off += _pad(length)
         if first_error:
             raise NetlinkError(first_error, os.strerror(first_error))
-
-
-def is_exists(e: OSError) -> bool:
-    return e.errno == errno.EEXIST
