@@ -53,6 +53,7 @@ class _Lib:
             getattr(lib, fn).argtypes = [ctypes.c_void_p]
             getattr(lib, fn).restype = ctypes.c_char_p
         lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
         self.lib = lib
         self.ctx = lib.nft_ctx_new(0)
         lib.nft_ctx_buffer_output(self.ctx)
@@ -91,7 +92,6 @@ def run_in_current_netns(cmd: str) -> None:
     host's), so this makes a context of its own, uses it once and frees it.
     """
     lib = _nft().lib
-    lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
     ctx = lib.nft_ctx_new(0)
     if not ctx:
         raise Internal("nftables: cannot make a context")
