@@ -20,7 +20,7 @@ from typing import Any
 from .. import reference as refs
 from ..errors import InvalidParameter, NotFound
 from ..images.service import ImageService, parse_platform
-from ..snapshots import chain_ids
+from ..snapshots import Compressed, chain_ids
 from . import manifest as mf
 from .inflate import ThreadedDecompressor
 from .progress import Reporter, short_id, status
@@ -106,6 +106,21 @@ class _Counting:
     def read(self, n: int = -1) -> bytes:
         data = self._r.read(n)
         self._on(self._r.pos)
+        return data
+
+
+class _VerifiedEnd:
+    """The inflated stream of a spool, whose end waits for the download's verdict: the layer
+    store keeps the spool file itself, so it must be whole and verified first."""
+
+    def __init__(self, dec: ThreadedDecompressor, spool: Any) -> None:
+        self._dec = dec
+        self._spool = spool
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._dec.read(n)
+        if not data:
+            self._spool.wait_done()
         return data
 
 
@@ -217,8 +232,10 @@ class Puller:
         reader = spool.reader()
         counting = _Counting(reader, lambda n: emit.progress("Extracting", sid, n, l.size))
         dec = ThreadedDecompressor(counting, "auto")  # type: ignore[arg-type]
+        blob = Compressed(spool.path, l.digest, l.size, l.media_type)
         try:
-            layer = self.images.add_layer(parent, dec, expected_diff_id=diff_id)  # type: ignore[arg-type]
+            layer = self.images.add_layer(parent, _VerifiedEnd(dec, spool), expected_diff_id=diff_id,  # type: ignore[arg-type]
+                                          compressed=blob)
         finally:
             dec.close()
             reader.close()

@@ -3,8 +3,8 @@
 For each layer the pusher first asks what it already knows: a blob pulled from or pushed to
 this registry (`BlobSources`, kept in SQLite) is checked with HEAD and, when it lives in
 another repository of the same registry, mounted across (`POST ...?mount=&from=`) instead of
-uploaded. Otherwise the layer's uncompressed tar (kept in the content store) is gzipped into
-a temp file, checked with HEAD, and uploaded: one PUT for small blobs, PATCH chunks with
+uploaded. Otherwise a pulled layer's own gzip blob, or else the layer's uncompressed tar gzipped
+into a temp file, is checked with HEAD and uploaded: one PUT for small blobs, PATCH chunks with
 `Content-Range` for big ones. The manifest (Docker schema 2) goes last, so a registry never
 holds a manifest whose blobs are missing.
 """
@@ -227,8 +227,13 @@ class Pusher:
                 d = mf.Descriptor(s.media_type, s.digest, s.size)
                 self.sources.add(diff_id, d, reg.host, repo)
                 return d
-        with self.images.content.open(diff_id) as src:
-            path, digest, size = compress_to_temp(src, self.tmp_dir)
+        kept = self._kept_gzip(diff_id)
+        if kept is not None:  # a pulled layer: its own gzip blob goes up unchanged
+            path, digest, size, temp = kept.path, kept.digest, kept.size, False
+        else:
+            with self.images.layers.open_tar(diff_id) as src:
+                path, digest, size = compress_to_temp(src, self.tmp_dir)
+            temp = True
         try:
             d = mf.Descriptor(mf.DOCKER_LAYER, digest, size)
             if self.blob_exists(reg, repo, digest, scopes) is not None:
@@ -247,7 +252,20 @@ class Pusher:
             self.sources.add(diff_id, d, reg.host, repo)
             return d
         finally:
-            path.unlink(missing_ok=True)
+            if temp:
+                path.unlink(missing_ok=True)
+
+    def _kept_gzip(self, diff_id: str) -> Any:
+        """The compressed blob kept from the pull of this layer, when it is gzip (what a Docker
+        schema 2 manifest can name); decided by its magic bytes, as registries mislabel."""
+        kept = self.images.layers.compressed_blob(diff_id)
+        if kept is None or kept.media_type == mf.DOCKER_FOREIGN:
+            return None
+        try:
+            with open(kept.path, "rb") as f:
+                return kept if f.read(2) == b"\x1f\x8b" else None
+        except OSError:
+            return None
 
     # -- images -----------------------------------------------------------------------------------
     def push_image(self, reg: Registry, repo: str, tag: str, image_id: str, emit: Reporter) -> tuple[str, int]:

@@ -358,7 +358,8 @@ def save(svc: "ImageService", names: list[str], fileobj: BinaryIO) -> None:
     if not names:
         raise InvalidParameter("no image names given")
     chosen = _selection(svc, names)
-    blobs: dict[str, tuple[str, bytes | None]] = {}   # digest -> (kind, bytes or None for content)
+    blobs: dict[str, tuple[str, bytes | None]] = {}   # digest -> (kind, bytes or None for a layer tar)
+    layer_sizes: dict[str, int] = {}
     manifest_json: list[dict[str, Any]] = []
     index_entries: list[dict[str, Any]] = []
     repositories: dict[str, dict[str, str]] = {}
@@ -369,11 +370,12 @@ def save(svc: "ImageService", names: list[str], fileobj: BinaryIO) -> None:
         layer_descs = []
         for c in rec.chain_ids:
             layer = svc.layers.get(c)
-            if not svc.content.exists(layer.diff_id):
+            if not svc.layers.has_tar(layer.diff_id):
                 raise Internal(f"layer blob {layer.diff_id} of {image_id} is missing from the content store")
             blobs[layer.diff_id] = ("layer", None)
+            layer_sizes[layer.diff_id] = layer.tar_size
             layer_descs.append({"mediaType": MT_OCI_LAYER, "digest": layer.diff_id,
-                                "size": svc.content.info(layer.diff_id)})
+                                "size": layer.tar_size})
         man = _dump({"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
                      "config": {"mediaType": MT_OCI_CONFIG, "digest": image_id, "size": len(raw_cfg)},
                      "layers": layer_descs})
@@ -405,12 +407,12 @@ def save(svc: "ImageService", names: list[str], fileobj: BinaryIO) -> None:
                 _add_bytes(tar, name, data)
                 continue
             try:
-                f = svc.content.open(digest)
+                f = svc.layers.open_tar(digest)
             except NotFound:
                 raise Internal(f"blob {digest} vanished while saving") from None
             with f:
                 ti = tarfile.TarInfo(name)
-                ti.size, ti.mode, ti.mtime = os.fstat(f.fileno()).st_size, 0o644, 0
+                ti.size, ti.mode, ti.mtime = layer_sizes[digest], 0o644, 0
                 tar.addfile(ti, f)
         _add_bytes(tar, "index.json", index)
         _add_bytes(tar, "manifest.json", _dump(manifest_json))

@@ -21,7 +21,7 @@ from ..content import ContentStore
 from ..daemon.config import DaemonConfig
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..metadata import Database
-from ..snapshots import Layer, LayerStore, chain_ids
+from ..snapshots import Compressed, Layer, LayerStore, chain_ids
 from .changes import apply_changes
 from .timefmt import parse_rfc3339, rfc3339_nano
 
@@ -234,7 +234,7 @@ class ImageService:
 
     # -- creating ---------------------------------------------------------------------------------
     def add_layer(self, parent_chain: str | None, src: BinaryIO,
-                  expected_diff_id: str | None = None) -> Layer:
+                  expected_diff_id: str | None = None, compressed: Compressed | None = None) -> Layer:
         """Store a layer tar (maybe compressed) on top of `parent_chain` (commit, build, pull).
 
         The layer stays pinned (safe from GC) until an image using it is registered or
@@ -249,7 +249,8 @@ class ImageService:
             pinned.append(chain)
 
         try:
-            return self.layers.create(parent_chain, src, expected_diff_id, on_chain=pin)
+            return self.layers.create(parent_chain, src, expected_diff_id, on_chain=pin,
+                                      compressed=compressed)
         except BaseException:
             self.release_layers(pinned)
             raise

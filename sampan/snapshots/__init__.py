@@ -1,5 +1,5 @@
 """The layer store (`LayerStore`): unpacked image layers by chain ID, for overlay lower dirs."""
 
-from .layers import Layer, LayerStore, chain_id, chain_ids
+from .layers import Compressed, Layer, LayerStore, chain_id, chain_ids
 
-__all__ = ["Layer", "LayerStore", "chain_id", "chain_ids"]
+__all__ = ["Compressed", "Layer", "LayerStore", "chain_id", "chain_ids"]

@@ -4,7 +4,12 @@
 `layers/tmp-<random>/diff` (same filesystem), synced, then the directory is renamed into place
 and recorded in SQLite in one transaction, so a crash leaves either no layer or a whole one;
 `cleanup()` at start-up removes temp dirs and directories the database does not know.
-The uncompressed tar is kept as a blob (digest = diff ID) so `docker save` is byte-exact.
+
+The layer's tar is kept so `docker save` is byte-exact and `docker push` has something to send.
+A pulled layer keeps the verified compressed blob it came in (`layer_blobs`: diff ID -> blob):
+no second copy is written, and a push sends those same bytes. Any other layer (import, load,
+commit, build) keeps its uncompressed tar as a blob whose digest is the diff ID. `open_tar()`
+reads either as the uncompressed tar.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ CREATE TABLE IF NOT EXISTS image_layers (
     created  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS image_layers_diff ON image_layers(diff_id);
+CREATE TABLE IF NOT EXISTS layer_blobs (
+    diff_id    TEXT PRIMARY KEY,
+    digest     TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size       INTEGER NOT NULL
+);
 """
 
 _TMP_PREFIX = "tmp-"
@@ -64,6 +75,39 @@ class Layer:
     size: int       # sum of file sizes, Docker's layer size
     tar_size: int   # size of the uncompressed tar blob
     path: Path      # the unpacked dir (overlay lower dir)
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """A compressed layer blob already on disk whose digest and size were verified (a finished
+    pull download): `LayerStore.create` links it into the content store instead of storing the
+    uncompressed tar."""
+    path: Path
+    digest: str
+    size: int
+    media_type: str
+
+
+class _TarReader:
+    """The uncompressed tar of a layer kept compressed: inflated on a thread as it is read."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        from ..distribution.inflate import ThreadedDecompressor  # the fast inflaters live there
+        self._f = f
+        self._dec = ThreadedDecompressor(f, "auto")
+
+    def read(self, n: int = -1) -> bytes:
+        return self._dec.read(n)
+
+    def close(self) -> None:
+        self._dec.close()
+        self._f.close()
+
+    def __enter__(self) -> "_TarReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _syncfs(path: Path) -> None:
@@ -119,16 +163,20 @@ class LayerStore:
         return [self._row(r) for r in self.db.query("SELECT * FROM image_layers")]
 
     def create(self, parent: str | None, src: BinaryIO, expected_diff_id: str | None = None,
-               on_chain: Callable[[str], None] | None = None) -> Layer:
+               on_chain: Callable[[str], None] | None = None,
+               compressed: Compressed | None = None) -> Layer:
         """Extract a (maybe compressed) layer tar on top of `parent`; returns the stored layer.
 
-        The uncompressed tar is stored as a blob; a diff ID other than `expected_diff_id` is an
-        InvalidParameter and leaves nothing behind.
+        The tar is kept: `compressed` (the blob `src` was read from) when given, else the
+        uncompressed tar, written while extracting. A diff ID other than `expected_diff_id` is
+        an InvalidParameter and leaves nothing behind.
         """
         if parent is not None and not self.exists(parent):
             raise NotFound(f"parent layer {parent} not found")
+        if compressed is not None and expected_diff_id is None:
+            raise ValueError("a compressed blob is kept only for a layer of known diff ID")
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=_TMP_PREFIX))
-        writer = self.content.writer()
+        writer = None if compressed is not None else self.content.writer()
         try:
             diff = tmp / "diff"
             diff.mkdir(mode=0o755)
@@ -137,7 +185,8 @@ class LayerStore:
             if expected_diff_id is not None and res.diff_id != expected_diff_id:
                 raise InvalidParameter(
                     f"layer digest mismatch: expected diff ID {expected_diff_id}, got {res.diff_id}")
-            writer.commit(res.diff_id, res.tar_size)
+            if writer is not None:
+                writer.commit(res.diff_id, res.tar_size)
             chain = chain_id(parent, res.diff_id)
             if on_chain is not None:
                 on_chain(chain)  # the caller pins it before it can be seen (and collected)
@@ -147,20 +196,54 @@ class LayerStore:
                 final = self.root / chain[len("sha256:"):]
                 if final.exists():  # a leftover no row claims
                     shutil.rmtree(final)
-                _syncfs(tmp)
+                _syncfs(tmp)  # the files, and the blob to keep: both on this filesystem
+                # under the lock: a remove() of another layer with this diff cannot interleave
+                keep_blob = compressed is not None and not self.has_tar(res.diff_id)
+                if keep_blob:
+                    assert compressed is not None
+                    self.content.adopt(compressed.path, compressed.digest, compressed.size)
                 os.rename(tmp, final)
-                self.db.execute(
-                    "INSERT INTO image_layers(chain_id, diff_id, parent, size, tar_size, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (chain, res.diff_id, parent, res.content_size, res.tar_size, time.time()))
+                with self.db.transaction() as tx:
+                    tx.execute(
+                        "INSERT INTO image_layers(chain_id, diff_id, parent, size, tar_size, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (chain, res.diff_id, parent, res.content_size, res.tar_size, time.time()))
+                    if keep_blob and compressed is not None and compressed.digest != res.diff_id:
+                        tx.execute("INSERT OR IGNORE INTO layer_blobs(diff_id, digest, media_type, size) "
+                                   "VALUES (?, ?, ?, ?)",
+                                   (res.diff_id, compressed.digest, compressed.media_type, compressed.size))
                 return self.get(chain)
         finally:
-            writer.abort()
+            if writer is not None:
+                writer.abort()
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
+    # -- the layer's tar ---------------------------------------------------------------------------
+    def compressed_blob(self, diff_id: str) -> Compressed | None:
+        """The compressed blob kept for a pulled layer's tar, if any."""
+        r = self.db.query_one("SELECT * FROM layer_blobs WHERE diff_id = ?", (diff_id,))
+        if r is None or not self.content.exists(r["digest"]):
+            return None
+        return Compressed(self.content.path(r["digest"]), r["digest"], r["size"], r["media_type"])
+
+    def has_tar(self, diff_id: str) -> bool:
+        return self.content.exists(diff_id) or self.compressed_blob(diff_id) is not None
+
+    def open_tar(self, diff_id: str) -> BinaryIO:
+        """The uncompressed tar of a stored layer (whose size is its `tar_size`)."""
+        if self.content.exists(diff_id):
+            try:
+                return self.content.open(diff_id)
+            except NotFound:
+                pass
+        blob = self.compressed_blob(diff_id)
+        if blob is None:
+            raise NotFound(f"the tar of layer {diff_id} is missing from the content store")
+        return _TarReader(self.content.open(blob.digest))  # type: ignore[return-value]
+
     def remove(self, chain: str) -> Layer | None:
-        """Delete a layer (dir, row, and its tar blob unless another layer has the same diff)."""
+        """Delete a layer (dir, row, and its tar unless another layer has the same diff)."""
         with self._lock:
             try:
                 layer = self.get(chain)
@@ -170,6 +253,11 @@ class LayerStore:
                 tx.execute("DELETE FROM image_layers WHERE chain_id = ?", (chain,))
                 other = tx.execute("SELECT 1 FROM image_layers WHERE diff_id = ?",
                                    (layer.diff_id,)).fetchone()
+                blob = None
+                if other is None:
+                    blob = tx.execute("SELECT digest FROM layer_blobs WHERE diff_id = ?",
+                                      (layer.diff_id,)).fetchone()
+                    tx.execute("DELETE FROM layer_blobs WHERE diff_id = ?", (layer.diff_id,))
             d = layer.path.parent
             if d.exists():
                 # rename first, so a crash mid-rmtree leaves only a tmp- dir for cleanup()
@@ -178,4 +266,6 @@ class LayerStore:
                 shutil.rmtree(gone, ignore_errors=True)
             if other is None:
                 self.content.delete(layer.diff_id)
+                if blob is not None:
+                    self.content.delete(blob["digest"])
             return layer

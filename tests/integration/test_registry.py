@@ -425,3 +425,64 @@ def test_chunked_push(any_registry, client, client2, monkeypatch):
     image_id = client.make_image(ref, os.urandom(400_000))  # incompressible: several chunks
     client.push(ref)
     assert client2.pull(ref) == image_id
+
+
+def test_a_pulled_layer_keeps_the_registry_blob_for_save_and_push(sampan_registry, client, client2):
+    """A pull stores each layer's registry blob (no second, uncompressed copy); `save` still
+    writes the exact tars and a push sends a gzip blob unchanged (same digest as the source)."""
+    zstd = pytest.importorskip("zstandard")
+    host, app = sampan_registry()
+    st = app.storage
+    tars = [_layer({"p/plain.txt": b"plain"}), _layer({"g/gzip.bin": os.urandom(200_000)}),
+            _layer({"z/zstd.txt": b"zstd"})]
+    # level 9 with a fixed mtime: not what sampan's own compression would produce
+    blobs = [tars[0], gzip.compress(tars[1], compresslevel=9, mtime=42),
+             zstd.ZstdCompressor().compress(tars[2])]
+    types = ["application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
+             "application/vnd.oci.image.layer.v1.tar+zstd"]
+    sha = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()  # noqa: E731
+    diff_ids = [sha(t) for t in tars]
+    cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    for b in (*blobs, cfg):
+        st.put_blob(sha(b), b)
+        assert st.link_blob("oci/mixed", sha(b))
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(cfg),
+                      "size": len(cfg)},
+           "layers": [{"mediaType": t, "digest": sha(b), "size": len(b)} for t, b in zip(types, blobs)]}
+    st.put_manifest("oci/mixed", "1", json.dumps(man).encode(), "application/vnd.oci.image.manifest.v1+json")
+
+    image_id = client.pull(f"{host}/oci/mixed:1")
+    content, layers = client.images.content, client.images.layers
+    for b, t, d in zip(blobs, tars, diff_ids):
+        assert content.exists(sha(b))                      # the registry's blob, as it came
+        assert content.exists(d) == (b is t)               # no uncompressed copy of a compressed one
+        with layers.open_tar(d) as f:
+            assert f.read() == t
+    assert not any(client.cfg.tmp_dir.iterdir())           # the spools are gone
+
+    out = io.BytesIO()
+    from sampan.images.archives import save
+    save(client.images, [f"{host}/oci/mixed:1"], out)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as ar:
+        for t, d in zip(tars, diff_ids):
+            assert ar.extractfile(f"blobs/sha256/{d[7:]}").read() == t
+
+    host2, app2 = sampan_registry()
+    ref2 = f"{host2}/copy/mixed:1"
+    client.images.tag(image_id, f"{host2}/copy/mixed", "1")
+    client.push(ref2)
+    pushed = json.loads(app2.storage.get_manifest("copy/mixed", "1")[0])
+    digests = [l["digest"] for l in pushed["layers"]]
+    assert digests[1] == sha(blobs[1])                      # the gzip blob went up unchanged
+    assert digests[0] != sha(blobs[0]) and digests[2] != sha(blobs[2])  # gzipped for a schema 2 manifest
+    assert {l["mediaType"] for l in pushed["layers"]} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
+    assert client2.pull(ref2) == image_id
+
+    client.images.remove(f"{host}/oci/mixed:1")
+    client.images.remove(ref2)
+    for b, d in zip(blobs, diff_ids):
+        assert not content.exists(sha(b)) and not content.exists(d)
+    assert layers.compressed_blob(diff_ids[1]) is None

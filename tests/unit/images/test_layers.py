@@ -1,5 +1,6 @@
 """The layer store: chain IDs (OCI image spec), one unpack per chain, atomic creation."""
 
+import gzip
 import hashlib
 import io
 import os
@@ -9,7 +10,7 @@ import pytest
 from sampan.content import ContentStore
 from sampan.errors import InvalidParameter, NotFound
 from sampan.metadata import Database
-from sampan.snapshots import LayerStore, chain_id, chain_ids
+from sampan.snapshots import Compressed, LayerStore, chain_id, chain_ids
 
 
 def test_chain_ids_match_the_oci_spec():
@@ -76,3 +77,73 @@ def test_unknown_parent_and_remove(store, h):
     assert not l1.path.exists() and not store.exists(l1.chain_id)
     assert not store.content.exists(l1.diff_id)
     assert store.remove(l1.chain_id) is None
+
+
+def _spool(tmp_path, data: bytes, name: str = "spool"):
+    """A finished download on the store's filesystem, as a pull leaves it."""
+    p = tmp_path / "tmp" / name
+    p.write_bytes(data)
+    return p
+
+
+def test_a_pulled_layer_keeps_its_compressed_blob_not_a_second_tar(store, h, tmp_path):
+    tar = h.tar_of({"a/f": b"x" * 100_000, "b": b"2"})
+    gz = gzip.compress(tar, compresslevel=9, mtime=1234)
+    blob = Compressed(_spool(tmp_path, gz), h.sha(gz), len(gz), "application/vnd.docker.image.rootfs.diff.tar.gzip")
+    l1 = store.create(None, io.BytesIO(gz), expected_diff_id=h.sha(tar), compressed=blob)
+    assert (l1.path / "a" / "f").read_bytes() == b"x" * 100_000
+    assert l1.tar_size == len(tar)
+    # the very file was linked in, and no uncompressed copy was written
+    assert store.content.path(h.sha(gz)).stat().st_ino == blob.path.stat().st_ino
+    assert not store.content.exists(h.sha(tar))
+    assert store.compressed_blob(l1.diff_id) == Compressed(store.content.path(h.sha(gz)), h.sha(gz),
+                                                           len(gz), blob.media_type)
+    with store.open_tar(l1.diff_id) as f:
+        assert f.read() == tar
+    blob.path.unlink()  # the pull drops its spool; the blob stays
+    with store.open_tar(l1.diff_id) as f:
+        assert f.read() == tar
+    store.remove(l1.chain_id)
+    assert not store.content.exists(h.sha(gz)) and store.compressed_blob(l1.diff_id) is None
+    assert list(store.content.walk()) == []
+    with pytest.raises(NotFound):
+        store.open_tar(l1.diff_id)
+
+
+def test_a_compressed_blob_is_dropped_when_the_tar_is_already_kept(store, h, tmp_path):
+    tar = h.tar_of({"a": b"1"})
+    base = store.create(None, io.BytesIO(tar))            # imported: the tar itself is kept
+    gz = gzip.compress(tar)
+    other = store.create(base.chain_id, io.BytesIO(gz), expected_diff_id=h.sha(tar),
+                         compressed=Compressed(_spool(tmp_path, gz), h.sha(gz), len(gz), "x"))
+    assert other.diff_id == base.diff_id and other.chain_id != base.chain_id
+    assert not store.content.exists(h.sha(gz)) and store.compressed_blob(h.sha(tar)) is None
+    # two layers share the diff: the tar goes with the last of them
+    store.remove(other.chain_id)
+    assert store.content.exists(h.sha(tar))
+    store.remove(base.chain_id)
+    assert list(store.content.walk()) == []
+
+
+def test_two_layers_share_one_kept_blob(store, h, tmp_path):
+    base = store.create(None, io.BytesIO(h.tar_of({"base": b"0"})))
+    tar = h.tar_of({"a": b"1"})
+    gz = gzip.compress(tar)
+    blob = Compressed(_spool(tmp_path, gz), h.sha(gz), len(gz), "x")
+    l1 = store.create(None, io.BytesIO(gz), expected_diff_id=h.sha(tar), compressed=blob)
+    l2 = store.create(base.chain_id, io.BytesIO(gz), expected_diff_id=h.sha(tar), compressed=blob)
+    store.remove(l1.chain_id)
+    with store.open_tar(l2.diff_id) as f:
+        assert f.read() == tar
+    store.remove(l2.chain_id)
+    assert not store.content.exists(h.sha(gz))
+
+
+def test_a_kept_blob_of_the_wrong_size_is_refused_and_nothing_stays(store, h, tmp_path):
+    tar = h.tar_of({"a": b"1"})
+    gz = gzip.compress(tar)
+    blob = Compressed(_spool(tmp_path, gz), h.sha(gz), len(gz) + 1, "x")
+    with pytest.raises(InvalidParameter, match="size mismatch"):
+        store.create(None, io.BytesIO(gz), expected_diff_id=h.sha(tar), compressed=blob)
+    assert store.all() == [] and not store.content.exists(h.sha(gz))
+    assert [p for p in os.listdir(store.root)] == []
