@@ -209,7 +209,8 @@ class LayerStore:
                         "VALUES (?, ?, ?, ?, ?, ?)",
                         (chain, res.diff_id, parent, res.content_size, res.tar_size, time.time()))
                     if keep_blob and compressed is not None and compressed.digest != res.diff_id:
-                        tx.execute("INSERT OR IGNORE INTO layer_blobs(diff_id, digest, media_type, size) "
+                        # replaces a row whose blob went missing (has_tar() was false)
+                        tx.execute("INSERT OR REPLACE INTO layer_blobs(diff_id, digest, media_type, size) "
                                    "VALUES (?, ?, ?, ?)",
                                    (res.diff_id, compressed.digest, compressed.media_type, compressed.size))
                 return self.get(chain)
