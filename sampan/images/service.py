@@ -139,6 +139,17 @@ class ImageService:
         with self._lock:
             # no usage check is registered yet: keep hidden images for their containers
             self._gc(purge_hidden=False)
+            self._sweep_content()
+
+    def _sweep_content(self) -> None:
+        """Start-up: drop blobs nothing records, left by a crash between storing a blob and
+        committing its row (an image config, a layer's tar or kept pull blob)."""
+        keep = {r["id"] for r in self.db.query("SELECT id FROM images")}
+        keep.update(r["diff_id"] for r in self.db.query("SELECT diff_id FROM image_layers"))
+        keep.update(r["digest"] for r in self.db.query("SELECT digest FROM layer_blobs"))
+        for digest, _ in list(self.content.walk()):
+            if digest not in keep:
+                self.content.delete(digest)
 
     # -- lookups ----------------------------------------------------------------------------------
     def load_config(self, image_id: str) -> dict[str, Any]:

@@ -236,9 +236,13 @@ def test_restart_cleans_leftovers(make_svc, rootfs, tmp_path):
     (layers / "tmp-crashed" / "diff").mkdir(parents=True)
     (layers / ("f" * 64) / "diff").mkdir(parents=True)  # renamed in place, row never written
     (svc.config.tmp_dir / "blob-half").write_bytes(b"x")
+    orphan = svc.content.write_bytes(b"stored, then the crash came before its row")
+    kept = sorted(d for d, _ in svc.content.walk() if d != orphan)
+    assert len(kept) == 2  # the config and the layer's tar
     svc2 = make_svc()
     assert sorted(os.listdir(layers)) == [svc2.resolve(image_id).chain_ids[0][7:]]
     assert not (svc.config.tmp_dir / "blob-half").exists()
+    assert sorted(d for d, _ in svc2.content.walk()) == kept
     assert svc2.resolve("busybox").id == image_id
 
 
