@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command one (as root, on a fresh Debian 12): install, start sampand in the background,
 # make a busybox image from Debian's busybox-static and import it, then a short tour with
-# sampan's CLI and the real docker CLI. Exits non-zero as soon as a step fails; leaves the
+# sampan's CLI and the real docker CLI, and images through sampan's own registry server. Exits non-zero as soon as a step fails; leaves the
 # daemon running.
 set -euo pipefail
 
@@ -41,6 +41,62 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
 else
     echo "(docker CLI not installed: skipping the docker part of the tour)"
 fi
+
+# --- images through a registry: sampan's own server, sampan's client, docker and skopeo --------
+free_port() { "$REPO/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_v2() {  # a registry answers /v2/ (200, or 401 with auth)
+    "$REPO/.venv/bin/python" - "$1" <<'PY'
+import sys, time, urllib.error, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(f"http://{sys.argv[1]}/v2/", timeout=1)
+        sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(f"no registry at {sys.argv[1]}")
+PY
+}
+REG_DIR="$(mktemp -d /tmp/sampan-demo-registry.XXXXXX)"
+reg_pids=()
+stop_registries() {
+    for p in "${reg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$REG_DIR"
+    [ -n "${DOCKER_CONFIG_DEMO:-}" ] && rm -rf "$DOCKER_CONFIG_DEMO"
+}
+trap stop_registries EXIT
+R="127.0.0.1:$(free_port)"
+step "sampan registry serve --addr $R --root $REG_DIR/open &"
+sampan registry serve --addr "$R" --root "$REG_DIR/open" 2>"$REG_DIR/open.log" &
+reg_pids+=($!)
+wait_v2 "$R"
+run sampan tag busybox "$R/library/busybox:1.36"
+run sampan push "$R/library/busybox:1.36"
+run sampan rmi "$R/library/busybox:1.36"
+run sampan pull "$R/library/busybox:1.36"
+run sampan run --rm "$R/library/busybox:1.36" echo "ran from the pulled image"
+run sampan search --limit 5 "$R/busy"
+if command -v skopeo >/dev/null; then
+    run skopeo list-tags --tls-verify=false "docker://$R/library/busybox"
+fi
+
+# a second registry with htpasswd (bcrypt) basic auth: login, push, logout
+A="127.0.0.1:$(free_port)"
+"$REPO/.venv/bin/python" -c 'import bcrypt,sys; print("ann:" + bcrypt.hashpw(b"demo-secret", bcrypt.gensalt()).decode())' \
+    > "$REG_DIR/htpasswd"
+step "sampan registry serve --addr $A --root $REG_DIR/auth --htpasswd $REG_DIR/htpasswd &"
+sampan registry serve --addr "$A" --root "$REG_DIR/auth" --htpasswd "$REG_DIR/htpasswd" 2>"$REG_DIR/auth.log" &
+reg_pids+=($!)
+wait_v2 "$A"
+DOCKER_CONFIG_DEMO="$(mktemp -d /tmp/sampan-demo-dockercfg.XXXXXX)"  # not your ~/.docker
+export DOCKER_CONFIG="$DOCKER_CONFIG_DEMO"
+step "echo demo-secret | sampan login $A -u ann --password-stdin"
+echo demo-secret | sampan login "$A" -u ann --password-stdin
+run sampan tag busybox "$A/team/app:1"
+run sampan push "$A/team/app:1"
+run sampan logout "$A"
+unset DOCKER_CONFIG
 
 cat <<MSG
 
