@@ -359,9 +359,13 @@ def sampand_factory(busybox_tar: Path) -> Iterator[Any]:
             pytest.skip("sampand needs root")
         d = Sampand(_short_base("sd-"))
         made.append(d)
-        if config is not None:
-            d.config_file.parent.mkdir(parents=True, exist_ok=True)
-            d.config_file.write_text(json.dumps(config) + "\n")
+        config = dict(config or {})
+        # Networks from a private pool, not Docker's 31 defaults: bridges leaked by a killed
+        # run (or held by other suites running beside this one) cannot use up what we need.
+        config.setdefault("default-address-pools",
+                          [{"base": f"10.{100 + os.getpid() % 50}.0.0/16", "size": 24}])
+        d.config_file.parent.mkdir(parents=True, exist_ok=True)
+        d.config_file.write_text(json.dumps(config) + "\n")
         try:
             d.start()
             if with_busybox:
