@@ -79,12 +79,25 @@ def _context_tar(context: str, dockerfile: str | None, stdin_dockerfile: bytes |
             continue
     matcher = IgnoreMatcher.from_text(ignore_text) if ignore_text is not None else IgnoreMatcher([])
     always = {rel, ".dockerignore", rel + ".dockerignore"}
+    sent_ignore: bytes | None = None
+    if extra is not None:
+        # As the docker CLI: the random name goes into the .dockerignore that is sent (made
+        # when there is none), so the daemon drops it from the context after reading it and
+        # `COPY .` never picks it up.
+        try:
+            with open(os.path.join(root, ".dockerignore"), "rb") as fh:
+                sent_ignore = fh.read()
+        except OSError:
+            sent_ignore = b".dockerignore"
+        sent_ignore += b"\n" + extra[0].encode() + b"\n"
     # GNU headers with whole-second times: no PAX record per file (half the tar's CPU time);
     # long names and big files still get GNU's own extensions.
     with tarfile.open(fileobj=f, mode="w|", format=tarfile.GNU_FORMAT) as tf:
         for relpath, entry, included in matcher.walk(root):
             if not included and relpath not in always:
                 continue
+            if sent_ignore is not None and relpath == ".dockerignore":
+                continue  # sent below, with the random name added
             ti = tf.gettarinfo(entry.path, arcname=relpath)
             ti.uid = ti.gid = 0
             ti.uname = ti.gname = ""
@@ -97,6 +110,7 @@ def _context_tar(context: str, dockerfile: str | None, stdin_dockerfile: bytes |
             # sockets, fifos, devices: not part of a build context
         if extra is not None:
             _add_bytes(tf, extra[0], extra[1])
+            _add_bytes(tf, ".dockerignore", sent_ignore or b"")
     return rel
 
 

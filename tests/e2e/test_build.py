@@ -239,6 +239,21 @@ def test_dockerfile_outside_context_and_on_stdin(sampand, tmp_path):
         _ok(client("build", "-f", "-", "-t", tag, str(ctx), timeout=120,
                    input="FROM busybox\nCOPY f.txt /g.txt\nCMD [\"cat\", \"/g.txt\"]\n"))
         assert _ok(sampand.cli("run", "--rm", tag)) == "file\n"
+        # the Dockerfile's random name in the context is ignored, so `COPY .` never takes it
+        lister = tmp_path / "lister.Dockerfile"
+        lister.write_text("FROM busybox\nCOPY . /ctx\nCMD [\"ls\", \"-A\", \"/ctx\"]\n")
+        for ignore in (None, "*.md\n"):
+            (ctx / "README.md").write_text("not sent\n")
+            if ignore is not None:
+                (ctx / ".dockerignore").write_text(ignore)
+            tag = _tag("outside-ls")
+            _ok(client("build", "-f", str(lister), "-t", tag, str(ctx), timeout=120))
+            listed = _ok(sampand.cli("run", "--rm", tag)).split()
+            assert not [n for n in listed if n.startswith(".dockerfile.")], listed
+            want = {"Dockerfile", "f.txt"} | ({".dockerignore"} if ignore else {"README.md"})
+            assert set(listed) == want, (client, listed)
+            (ctx / "README.md").unlink()
+            (ctx / ".dockerignore").unlink(missing_ok=True)
         tag = _tag("stdin-only")
         _ok(client("build", "-t", tag, "-", timeout=120, input="FROM busybox\nCMD [\"echo\", \"piped\"]\n"))
         assert _ok(sampand.cli("run", "--rm", tag)) == "piped\n"
