@@ -29,6 +29,11 @@ class DaemonConfig:
     log_opts: dict[str, str] = field(default_factory=dict)
     live_restore: bool = True
     dns: list[str] = field(default_factory=list)
+    # `seccomp-profile`: what containers naming no profile get. seccomp_profile is None (the
+    # built-in one), "unconfined" or the file's JSON text; seccomp_profile_name is what `info`
+    # shows ("builtin", "unconfined" or the file's path).
+    seccomp_profile: str | None = None
+    seccomp_profile_name: str = "builtin"
     extra: dict[str, Any] = field(default_factory=dict)  # other daemon.json keys, kept for later issues
 
     # Layout under the roots (DESIGN "Files on disk").

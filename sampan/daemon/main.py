@@ -28,6 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-s", "--storage-driver", default=None)
     p.add_argument("--default-runtime", default=None)
     p.add_argument("--cgroup-parent", default=None)
+    p.add_argument("--seccomp-profile", default=None,
+                   help='default seccomp profile for containers: a JSON file, "builtin" or "unconfined"')
     p.add_argument("--userns-remap", default=None,
                    help="user/group (or `default`) whose subordinate ids containers run as")
     p.add_argument("--rootless", action="store_true", default=False,
@@ -65,7 +67,35 @@ def build_config(ns: argparse.Namespace) -> DaemonConfig:
     cfg.exec_root = cfg.exec_root.resolve()
     if ns.userns_remap is not None:
         cfg.extra["userns-remap"] = ns.userns_remap
+    if ns.seccomp_profile is not None:
+        cfg.extra["seccomp-profile"] = ns.seccomp_profile
+    _load_seccomp_profile(cfg)
     return cfg
+
+
+def _load_seccomp_profile(cfg: DaemonConfig) -> None:
+    """`seccomp-profile` (flag or daemon.json), read once at start as dockerd does; a file
+    that cannot be read or used stops the start rather than every container's."""
+    value = cfg.extra.get("seccomp-profile")
+    if value in (None, "", "builtin"):
+        return
+    if not isinstance(value, str):
+        raise SampanError("invalid seccomp-profile: expected a path, \"builtin\" or \"unconfined\"")
+    if value == "unconfined":
+        cfg.seccomp_profile = cfg.seccomp_profile_name = "unconfined"
+        return
+    try:
+        with open(value, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SampanError(f"opening seccomp profile ({value}) failed: {e}") from None
+    from ..linux import caps
+    from ..runtime import seccomp_profile
+    try:
+        seccomp_profile.from_docker_profile(text, caps.tweak(None, None, False))
+    except SampanError as e:
+        raise SampanError(f"loading seccomp profile ({value}) failed: {e}") from None
+    cfg.seccomp_profile, cfg.seccomp_profile_name = text, value
 
 
 def _setup_userns_remap(cfg: DaemonConfig) -> None:

@@ -323,6 +323,7 @@ class ContainerService:
         net = await self.engine.networks.setup(c)
         try:
             spec = build_spec(config=c.config, host_config=self._effective_host_config(c),
+                              default_seccomp=self.config.seccomp_profile,
                               image_config=image.config.get("config") or {}, rootfs=c.rootfs,
                               hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
                               container_id=c.id, mounts=mounts,

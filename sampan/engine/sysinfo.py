@@ -115,7 +115,7 @@ def security_options(cfg: Any) -> list[str]:
     from ..linux import seccomp
     out = []
     if seccomp.supported():
-        out.append("name=seccomp,profile=builtin")
+        out.append(f"name=seccomp,profile={getattr(cfg, 'seccomp_profile_name', 'builtin')}")
     out += userns_hooks.security_options()
     # Containers get a private cgroup namespace by default here (v1 and v2 alike).
     if os.path.exists("/proc/self/ns/cgroup"):

@@ -173,8 +173,9 @@ def _rlimits(ulimits: list[dict] | None) -> list[dict]:
 
 def _security_opts(opts: list[str] | None) -> tuple[bool, str | None]:
     """(no_new_privileges, seccomp) from SecurityOpt, parsed as dockerd's parseSecurityOpt
-    (same messages); seccomp is None (default profile), "unconfined", or a profile's JSON
-    text (the docker CLI sends the file's content)."""
+    (same messages); seccomp is None (the daemon's default), "builtin" (the built-in profile
+    whatever the daemon's default), "unconfined", or a profile's JSON text (the docker CLI
+    sends the file's content)."""
     nnp = False
     seccomp: str | None = None
     for o in opts or []:
@@ -199,7 +200,7 @@ def _security_opts(opts: list[str] | None) -> tuple[bool, str | None]:
             else:
                 raise InvalidParameter(f"invalid --security-opt 2: {_goquote(o)}")
         elif key == "seccomp":
-            seccomp = None if val in ("", "builtin") else val
+            seccomp = val or None
         elif key in ("apparmor", "label", "writable-cgroups"):
             # Accepted: this host applies no LSM profile (dockerd does the same without
             # AppArmor/SELinux); writable-cgroups is not supported and ignored.
@@ -222,7 +223,7 @@ def validate_host_config(host_config: dict) -> None:
     hc = host_config or {}
     _rlimits(hc.get("Ulimits"))
     _, seccomp = _security_opts(hc.get("SecurityOpt"))
-    if seccomp not in (None, "unconfined") and not hc.get("Privileged"):
+    if seccomp not in (None, "builtin", "unconfined") and not hc.get("Privileged"):
         cap_list = _caps.tweak(hc.get("CapAdd"), hc.get("CapDrop"), False)
         _seccomp.from_docker_profile(seccomp, cap_list)
 
@@ -375,12 +376,15 @@ def _depth(dest: str) -> int:
 def build_spec(*, config: dict, host_config: dict, image_config: dict | None, rootfs: str,
                hostname: str, etc_files: dict[str, str] | None, container_id: str,
                mounts: list[dict] | tuple = (), ns_paths: dict[str, str] | None = None,
-               shm_path: str | None = None, init_path: str = DEFAULT_INIT_BINARY) -> dict:
+               shm_path: str | None = None, init_path: str = DEFAULT_INIT_BINARY,
+               default_seccomp: str | None = None) -> dict:
     """The OCI config.json for a container.
 
     `mounts`: extra OCI mount dicts (volumes, binds) already resolved to host paths.
     `ns_paths`: {"network"|"ipc"|"uts"|"pid": "/proc/<pid>/ns/..."} for `container:<id>`
     modes (or a pre-made network namespace): the namespace is joined, not created.
+    `default_seccomp`: the daemon's `seccomp-profile` for containers that name none: None
+    (the built-in profile), "unconfined", or a profile's JSON text.
     """
     config = config or {}
     hc = host_config or {}
@@ -511,8 +515,10 @@ def build_spec(*, config: dict, host_config: dict, image_config: dict | None, ro
         "cgroupsPath": f"/sampan/{container_id}",
         "rootfsPropagation": "rslave",
     }
+    if seccomp is None:
+        seccomp = default_seccomp or "builtin"
     if not privileged and seccomp != "unconfined":
-        linux["seccomp"] = (_seccomp.default_profile(cap_list) if seccomp is None
+        linux["seccomp"] = (_seccomp.default_profile(cap_list) if seccomp == "builtin"
                             else _seccomp.from_docker_profile(seccomp, cap_list))
     sysctl = _sysctls(hc.get("Sysctls"), net_mode == "host", ipc_mode == "host")
     if sysctl:

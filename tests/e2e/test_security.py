@@ -256,3 +256,49 @@ def test_docker_exec_runs_under_the_containers_profile(sampand, tmp_path):
         assert r.stdout.split() == ["Seccomp:", "2"]
     finally:
         sampand.docker("rm", "-f", name)
+
+
+def test_daemon_wide_seccomp_profile(sampand_factory, tmp_path):
+    """daemon.json `seccomp-profile` (dockerd's): the default for containers that name no
+    profile; `seccomp=builtin` and `seccomp=unconfined` still choose for themselves."""
+    prof = tmp_path / "deny-mkdir.json"
+    prof.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}))
+    d = sampand_factory(config={"seccomp-profile": str(prof)})
+    _, info = d.api_json("GET", "/info")
+    assert info["SecurityOptions"][0] == f"name=seccomp,profile={prof}"
+    probe = ["busybox", "sh", "-c", "mkdir /tmp/d; echo mkdir=$?; grep ^Seccomp: /proc/self/status"]
+    r = d.docker("run", "--rm", *probe)
+    assert r.stdout.split() == ["mkdir=1", "Seccomp:", "2"], r.stderr
+    assert "Operation not permitted" in r.stderr
+    r = d.docker("run", "--rm", "--security-opt", "seccomp=builtin", *probe)
+    assert r.stdout.split() == ["mkdir=0", "Seccomp:", "2"], r.stderr
+    r = d.docker("run", "--rm", "--security-opt", "seccomp=unconfined", *probe)
+    assert r.stdout.split() == ["mkdir=0", "Seccomp:", "0"], r.stderr
+    d.destroy()
+
+    d = sampand_factory(config={"seccomp-profile": "unconfined"})
+    _, info = d.api_json("GET", "/info")
+    assert info["SecurityOptions"][0] == "name=seccomp,profile=unconfined"
+    r = d.docker("run", "--rm", *probe)
+    assert r.stdout.split() == ["mkdir=0", "Seccomp:", "0"], r.stderr
+    r = d.docker("run", "--rm", "--security-opt", "seccomp=builtin", *probe)
+    assert r.stdout.split() == ["mkdir=0", "Seccomp:", "2"], r.stderr
+    d.destroy()
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "opening seccomp profile"),
+    ('{"defaultAction": "SCMP_ACT_BOGUS"}', "loading seccomp profile"),
+])
+def test_daemon_refuses_to_start_with_a_bad_seccomp_profile(tmp_path, content, message):
+    prof = tmp_path / "profile.json"
+    if content is not None:
+        prof.write_text(content)
+    (tmp_path / "daemon.json").write_text("{}\n")
+    r = subprocess.run([sys.executable, "-m", "sampan.daemon.main", "--data-root", str(tmp_path / "root"),
+                        "--exec-root", str(tmp_path / "run"), "-H", f"unix://{tmp_path}/s.sock",
+                        "--config-file", str(tmp_path / "daemon.json"), "--seccomp-profile", str(prof)],
+                       capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 1 and message in r.stderr and str(prof) in r.stderr, r.stderr
+    assert not (tmp_path / "s.sock").exists()

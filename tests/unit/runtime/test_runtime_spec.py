@@ -318,6 +318,21 @@ def test_security_opts():
         spec(host_config={"SecurityOpt": ["bogus"]})
 
 
+def test_the_daemons_seccomp_profile_is_the_default_a_container_can_override():
+    import json
+    deny = json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []})
+    builtin = spec()["linux"]["seccomp"]
+    assert builtin["syscalls"]
+    assert spec(default_seccomp=deny)["linux"]["seccomp"]["syscalls"] == []
+    assert "seccomp" not in spec(default_seccomp="unconfined")["linux"]
+    for default in (deny, "unconfined"):
+        assert spec(host_config={"SecurityOpt": ["seccomp=builtin"]},
+                    default_seccomp=default)["linux"]["seccomp"] == builtin
+    assert "seccomp" not in spec(host_config={"SecurityOpt": ["seccomp=unconfined"]},
+                                 default_seccomp=deny)["linux"]
+    assert "seccomp" not in spec(host_config={"Privileged": True}, default_seccomp=deny)["linux"]
+
+
 def test_terminal_and_stop_signal():
     s = spec({"Cmd": ["x"], "Tty": True, "StopSignal": "SIGINT"})
     assert s["process"]["terminal"] is True
