@@ -19,7 +19,7 @@ from ..errors import Conflict, InvalidParameter, NotFound, NotModified
 from ..monitor import process as monitor
 from ..userns import hooks as userns_hooks
 from ..monitor.logfile import parse_rfc3339_nano
-from . import createconfig
+from . import createconfig, ipcshm
 from .listing import match_labels
 from .container import Container, State, new_id, now_rfc3339, random_name, validate_name
 from .monitorclient import MonitorLink, monitor_request
@@ -265,6 +265,7 @@ class ContainerService:
         for a in self._pending_attach.pop(c.id, []):  # attached clients see the end
             os.close(a.fd)
         release_rootfs(c)
+        ipcshm.release(c)
         await self.engine.networks.release(c)
         await asyncio.get_running_loop().run_in_executor(None, self.engine.cgroups.release, c)
         if c.host_config.get("AutoRemove") and c.id in self._by_id:
@@ -288,10 +289,12 @@ class ContainerService:
             return dict(hc, SecurityOpt=["no-new-privileges"] + opts)
         return hc
 
-    def _joined_namespaces(self, c: Container) -> dict[str, str]:
+    def _joined_namespaces(self, c: Container) -> tuple[dict[str, str], str | None]:
         """`--ipc container:<x>` / `--pid container:<x>`: the other container's namespaces
-        (by its init's pid) for build_spec to join instead of creating new ones."""
+        (by its init's pid) for build_spec to join instead of creating new ones, and the
+        /dev/shm to bind (`c`'s own shareable one, or the IPC donor's)."""
         out = {}
+        shm = None
         for kind, key, what in (("ipc", "IpcMode", "IPC"), ("pid", "PidMode", "PID")):
             mode = c.host_config.get(key) or ""
             if not mode.startswith("container:"):
@@ -301,8 +304,10 @@ class ContainerService:
                 raise InvalidParameter(f"cannot join own {what} namespace")
             if not other.state.Running or not other.state.Pid:
                 raise Conflict(f"cannot join {what} of a non running container: {other.id}")
+            if kind == "ipc":
+                shm = ipcshm.donor_path(other)
             out[kind] = f"/proc/{other.state.Pid}/ns/{kind}"
-        return out
+        return out, shm or ipcshm.prepare(c)
 
     async def _start_inner(self, c: Container) -> None:
         from ..runtime.spec import build_spec
@@ -322,12 +327,13 @@ class ContainerService:
                      "/etc/resolv.conf": f"{c.dir}/resolv.conf"}
         net = await self.engine.networks.setup(c)
         try:
+            joined, shm_path = self._joined_namespaces(c)
             spec = build_spec(config=c.config, host_config=self._effective_host_config(c),
                               default_seccomp=self.config.seccomp_profile,
                               image_config=image.config.get("config") or {}, rootfs=c.rootfs,
                               hostname=c.config.get("Hostname") or c.id[:12], etc_files=etc_files,
-                              container_id=c.id, mounts=mounts,
-                              ns_paths={**net["ns_paths"], **self._joined_namespaces(c)})
+                              container_id=c.id, mounts=mounts, shm_path=shm_path,
+                              ns_paths={**net["ns_paths"], **joined})
             userns_hooks.prepare_start(c, spec)
         except Exception:
             await self.engine.networks.release(c)
@@ -447,6 +453,7 @@ class ContainerService:
         await self.engine.networks.release(c)
         if (c.host_config.get("Runtime") or "sampan") != "sampan":
             release_rootfs(c)
+        ipcshm.release(c)
         if self.execs is not None:
             self.execs.on_container_exit(c.id)
         for fut in self._exit_waiters.pop(c.id, []):
@@ -512,6 +519,7 @@ class ContainerService:
         if self.config.containers_dir.exists():
             for entry in self.config.containers_dir.iterdir():
                 if entry.name.startswith(tmp_prefix) or (entry.name not in self._by_id and len(entry.name) == 64):
+                    ipcshm.release_dir(entry)
                     shutil.rmtree(entry, ignore_errors=True)
         for c in list(self._by_id.values()):
             if c.state.Status == "removing":
@@ -523,6 +531,7 @@ class ContainerService:
                 # adopt the running container rather than orphan it.
                 c.state = State(Status="running", Running=True, StartedAt=now_rfc3339())
             if not c.state.Running:
+                ipcshm.release(c)  # stopped while the daemon was away
                 policy = (c.host_config.get("RestartPolicy") or {}).get("Name")
                 # As dockerd at start: `always` comes back even after a docker stop,
                 # `unless-stopped` unless it was stopped by hand, and one caught between runs.
@@ -693,6 +702,7 @@ class ContainerService:
             os.close(a.fd)
         await asyncio.get_running_loop().run_in_executor(None, self.engine.cgroups.release, c)
         release_rootfs(c)
+        ipcshm.release(c)
         await self.engine.networks.on_remove(c)
         shutil.rmtree(c.dir, ignore_errors=True)
         with self.db.transaction() as conn:

@@ -114,6 +114,30 @@ def _with_console_size(process: dict, size: tuple[int, int] | None) -> dict:
     return dict(process, consoleSize={"height": size[0], "width": size[1]})
 
 
+def _wait_pid_file(path: str, child: int, timeout: float = 30.0) -> int:
+    """The pid runc/crun write to `--pid-file` once the container's init runs (by rename, so
+    never half written); 0 if `child` (the runtime) exits first or nothing comes in time."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                pid = int(f.read().strip() or 0)
+            if pid > 0:
+                return pid
+        except (OSError, ValueError):
+            pass
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                if f.read().rpartition(")")[2].split()[0] in ("Z", "X"):
+                    return 0
+        except OSError:
+            return 0
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+    return 0
+
+
 def _receive_console(csock: socket.socket, pid: int, timeout: float) -> int | None:
     """The pty master from child `pid`, non-blocking, or None. A child that closed the
     socket without sending failed (its error is on the err pipe) or exec'd without a
@@ -149,6 +173,11 @@ class Monitor(StreamIO):
         self.procs: dict[int, _Proc] = {}
         self.exec_results: dict[str, int] = {}
         self.ns_fds: dict[str, int] = {}
+        # runc/crun: the container's pid namespace, entered around each exec's fork
+        self.exec_pidns: int | None = None
+        # the container's init (what `inspect` calls State.Pid): the main child itself with
+        # sampan's runtime; with runc/crun the child is the runtime and this is its child
+        self.init_pid = 0
         self.main_exited_at: float | None = None
 
     # -- start ------------------------------------------------------------------------------
@@ -163,6 +192,11 @@ class Monitor(StreamIO):
             stdio, master, outs, stdin_w, child_ends = None, None, {}, None, [console_fd]
         else:
             stdio, master, outs, stdin_w, child_ends = _make_stdio(ms.tty, ms.open_stdin, size)
+        if ms.runtime != "sampan":
+            try:
+                os.unlink(self._pid_file())  # an earlier run's
+            except FileNotFoundError:
+                pass
         def body(err_w: int) -> None:  # the container's process
             _enter_cgroup(ms.cgroup_dirs)
             self._exec_container(stdio, err_w, console_fd, size)
@@ -191,14 +225,56 @@ class Monitor(StreamIO):
             self._add_client(proc, a)
         if ms.runtime == "sampan":
             self.ns_fds = self._open_ns_fds(pid)
-        return {"event": "started", "pid": pid, "started_at": rfc3339_nano(time.time_ns())}
+            self.init_pid = pid
+        else:
+            self.init_pid = _wait_pid_file(self._pid_file(), pid) or pid
+        return {"event": "started", "pid": self.init_pid, "started_at": rfc3339_nano(time.time_ns())}
+
+    def _pid_file(self) -> str:
+        return os.path.join(self.ms.bundle, "init.pid")
+
+    def _fork_exec(self, body: Callable[[int], None], child_ends: list[int],
+                   csock: socket.socket | None) -> tuple[int, int | None, bytes]:
+        """Fork an exec's child, inside the container's pid namespace. With sampan's runtime
+        the monitor lives there already; with runc/crun it enters it for this fork only."""
+        if self.exec_pidns is None:
+            return self._fork_child(body, child_ends, csock, EXEC_CONSOLE_TIMEOUT, "exec failed",
+                                    126, _NO_EXEC_CONSOLE)
+        from ..linux import syscalls
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(self.exec_pidns, syscalls.CLONE_NEWPID)
+            try:
+                return self._fork_child(body, child_ends, csock, EXEC_CONSOLE_TIMEOUT,
+                                        "exec failed", 126, _NO_EXEC_CONSOLE)
+            finally:
+                syscalls.setns(own, syscalls.CLONE_NEWPID)  # back: later forks (runc delete) stay out
+        finally:
+            os.close(own)
+
+    def _join_runtime_container(self) -> bytes:
+        """runc/crun: the monitor's child is the runtime, not the container's init. Open the
+        init's namespaces for execs; -> an error report, or b"" when they are open."""
+        init = self.init_pid
+        fds = self._open_ns_fds(init) if init > 0 and self.main and init != self.main.pid else {}
+        if "mnt" not in fds:  # gone, or a pid that is not the container's
+            for fd in fds.values():
+                os.close(fd)
+            return json.dumps({"message": "container is not running", "exit_code": 126}).encode()
+        try:
+            if os.readlink(f"/proc/{init}/ns/pid") != os.readlink("/proc/self/ns/pid"):
+                self.exec_pidns = os.open(f"/proc/{init}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            pass
+        self.ns_fds = fds
+        return b""
 
     @staticmethod
     def _open_ns_fds(pid: int) -> dict[str, int]:
         """Namespaces of the container's init that differ from ours, for `exec` to join.
 
         For runc/crun the monitor's child is the runtime, not the container's init; its
-        namespaces are looked up when the first exec comes.
+        namespaces are looked up when the first exec comes (`_join_runtime_container`).
         """
         fds = {}
         for ns in ("mnt", "uts", "ipc", "net", "cgroup", "user"):
@@ -239,7 +315,8 @@ class Monitor(StreamIO):
         try:
             # --keep: the runtime would remove the cgroup, and with it the OOM-kill counter,
             # as the container exits; the monitor reads it, then deletes (_delete_runtime_state).
-            os.execv(ms.runtime, [ms.runtime, "run", "--keep", "--bundle", ms.bundle, ms.id])
+            os.execv(ms.runtime, [ms.runtime, "run", "--keep", "--bundle", ms.bundle,
+                                  "--pid-file", self._pid_file(), ms.id])
         except OSError as e:
             os.write(err_w, json.dumps({"message": f"cannot run {ms.runtime}: {e}", "exit_code": 126}).encode())
             os._exit(126)
@@ -326,12 +403,12 @@ class Monitor(StreamIO):
             conn.setblocking(False)
             self.watchers.append(conn)
             self.sel.register(conn, selectors.EVENT_READ, lambda m: self._on_watcher(conn))
-            protocol_line = json.dumps({"event": "state", "pid": main.pid if main else 0,
+            protocol_line = json.dumps({"event": "state", "pid": (self.init_pid or main.pid) if main else 0,
                                         "running": bool(main and main.status is None)}) + "\n"
             conn.send(protocol_line.encode())
             return None
         if op == "state":
-            return {"pid": main.pid if main else 0, "running": bool(main and main.status is None),
+            return {"pid": (self.init_pid or main.pid) if main else 0, "running": bool(main and main.status is None),
                     "execs": self.exec_results}
         if op == "signal":
             if main is None or main.status is not None:
@@ -421,20 +498,32 @@ class Monitor(StreamIO):
         else:
             stdio, master, outs, stdin_w, child_ends = _make_stdio(tty, want_stdin)
         process = _with_console_size(req["process"], _console.parse_size(req.get("console_size")))
+        err = b""
+        if self.ms.runtime != "sampan" and not self.ns_fds:
+            err = self._join_runtime_container()
+        ns_fds = self.ns_fds
         def body(err_w: int) -> None:
             from ..runtime.container import exec_child
-            ns_fds = self.ns_fds or self._open_ns_fds(main.pid)
+            # runc/crun made the container's cgroups themselves: oom_dirs names them
             exec_child(process, ns_fds, stdio, err_w, console_fd=console_fd,
-                       cgroup_path=list(self.ms.cgroup_dirs) or None)
+                       cgroup_path=list(self.ms.cgroup_dirs or self.ms.oom_dirs) or None)
 
-        pid, console_master, err = self._fork_child(
-            body, child_ends, csock, EXEC_CONSOLE_TIMEOUT, "exec failed", 126, _NO_EXEC_CONSOLE)
+        if err:
+            pid, console_master = 0, None
+            for fd in child_ends:
+                os.close(fd)
+            if csock is not None:
+                csock.close()
+                csock = None
+        else:
+            pid, console_master, err = self._fork_exec(body, child_ends, csock)
         if csock is not None:
             master = console_master
         proc = _Proc(pid, master, outs, master if tty and want_stdin else stdin_w, True, framed=not tty)
         proc.exec_id = exec_id
         if err:
-            os.waitpid(pid, 0)
+            if pid:
+                os.waitpid(pid, 0)
             try:
                 info = json.loads(err)
             except ValueError:

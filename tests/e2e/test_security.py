@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import shutil
 import uuid
 from pathlib import Path
 
@@ -39,6 +40,11 @@ LOOP0 = "mknod_read=7:0"
 def _run(sampand, *args, timeout=60):
     r = sampand.docker("run", "--rm", *args, timeout=timeout)
     return r
+
+
+def _ok(r) -> str:
+    assert r.returncode == 0, r.stderr
+    return r.stdout
 
 
 def _probe(sampand, *opts_and_probes, split: int):
@@ -199,6 +205,36 @@ def test_container_namespace_modes(sampand, donor):
     assert "sleep" in r.stdout.split(), r.stdout
 
 
+def test_ipc_container_shares_the_donors_dev_shm(sampand, donor):
+    # what the joiner writes to /dev/shm the donor reads: one tmpfs, mounted on the host side
+    r = _run(sampand, f"--ipc=container:{donor}", "busybox", "sh", "-c",
+             "echo shared > /dev/shm/note && grep ' /dev/shm ' /proc/self/mounts")
+    assert r.returncode == 0 and " tmpfs " in r.stdout, r.stderr
+    r = sampand.docker("exec", donor, "cat", "/dev/shm/note")
+    assert r.stdout == "shared\n", r.stderr
+    cid = _ok(sampand.docker("inspect", "-f", "{{.Id}}", donor)).strip()
+    host_shm = sampand.data_root / "containers" / cid / "mounts" / "shm"
+    assert os.path.ismount(host_shm) and (host_shm / "note").read_text() == "shared\n"
+    # a private container (the default) cannot be joined, as with dockerd
+    name = "private-" + uuid.uuid4().hex[:8]
+    _ok(sampand.docker("run", "-d", "--name", name, "busybox", "sleep", "300"))
+    try:
+        r = _run(sampand, f"--ipc=container:{name}", "busybox", "true")
+        assert r.returncode != 0 and "non-shareable IPC" in r.stderr, r.stderr
+    finally:
+        sampand.docker("rm", "-f", name)
+    # the host-side tmpfs goes with the donor's stop, and comes back, empty, with its start
+    _ok(sampand.docker("stop", "-t", "0", donor))
+    assert not os.path.ismount(host_shm)
+    _ok(sampand.docker("start", donor))
+    assert os.path.ismount(host_shm) and not (host_shm / "note").exists()
+
+
+def test_shareable_ipc_shm_size(sampand):
+    r = _run(sampand, "--ipc=shareable", "--shm-size=8m", "busybox", "df", "-k", "/dev/shm")
+    assert r.returncode == 0 and r.stdout.split()[-5] == "8192", r.stdout
+
+
 def test_info_security_options(sampand):
     status, info = sampand.api_json("GET", "/info")
     assert status == 200
@@ -302,3 +338,50 @@ def test_daemon_refuses_to_start_with_a_bad_seccomp_profile(tmp_path, content, m
                        capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 1 and message in r.stderr and str(prof) in r.stderr, r.stderr
     assert not (tmp_path / "s.sock").exists()
+
+
+@pytest.mark.skipif(not shutil.which("runc"), reason="runc not installed")
+def test_exec_into_a_runc_container_is_inside_it(sampand):
+    """`docker exec` with `--runtime runc`: the process joins the container's mount, pid,
+    network, uts and ipc namespaces and its cgroup, never staying on the host's."""
+    name = "runc-exec-" + uuid.uuid4().hex[:8]
+    _ok(sampand.docker("run", "-d", "--runtime", "runc", "--name", name, "--hostname", "inside",
+                       "--memory", "64m", "busybox", "sh", "-c", "touch /inside-marker; exec sleep 300"))
+    try:
+        init = int(_ok(sampand.docker("inspect", "-f", "{{.State.Pid}}", name)))
+        out = _ok(sampand.docker("exec", name, "sh", "-c",
+                                 "for n in mnt pid net uts ipc; do readlink /proc/self/ns/$n; done;"
+                                 " hostname; ls /inside-marker; cat /proc/self/cgroup; ps -o pid,comm"))
+        lines = out.splitlines()
+        for n, got in zip(("mnt", "pid", "net", "uts", "ipc"), lines[:5]):
+            assert got == os.readlink(f"/proc/{init}/ns/{n}") != os.readlink(f"/proc/self/ns/{n}"), n
+        assert lines[5:7] == ["inside", "/inside-marker"], out          # its root, not the host's
+        # its cgroup: the root of its cgroup namespace (outside it, the path would climb "/..")
+        mem = [l for l in lines[7:] if ":memory:" in l or l.startswith("0::")]
+        assert mem and all(l.rsplit(":", 1)[1] == "/" for l in mem if ":memory:" in l), out
+        ps = [l.split() for l in lines[7:] if l.split() and l.split()[0].isdigit()]
+        assert ["1", "sleep"] in ps, out                                 # its pid namespace
+    finally:
+        sampand.docker("rm", "-f", name)
+
+
+@pytest.mark.skipif(not shutil.which("runc"), reason="runc not installed")
+def test_joining_a_runc_containers_namespaces(sampand):
+    """`--ipc/--pid/--network container:<x>` where x runs under runc: the joiner gets x's
+    namespaces (State.Pid is x's init, not the runc process on the host) and its /dev/shm."""
+    name = "runc-donor-" + uuid.uuid4().hex[:8]
+    _ok(sampand.docker("run", "-d", "--runtime", "runc", "--name", name, "--ipc=shareable",
+                       "busybox", "sleep", "300"))
+    try:
+        init = int(_ok(sampand.docker("inspect", "-f", "{{.State.Pid}}", name)))
+        assert os.readlink(f"/proc/{init}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+        assert open(f"/proc/{init}/comm").read().strip() == "sleep"
+        for runtime in ("runc", "sampan"):
+            out = _ok(sampand.docker(
+                "run", "--rm", "--runtime", runtime, f"--ipc=container:{name}", f"--pid=container:{name}",
+                f"--network=container:{name}", "busybox", "sh", "-c",
+                f"echo {runtime} > /dev/shm/by-{runtime}; for n in ipc pid net; do readlink /proc/self/ns/$n; done"))
+            assert out.split() == [os.readlink(f"/proc/{init}/ns/{n}") for n in ("ipc", "pid", "net")]
+            assert _ok(sampand.docker("exec", name, "cat", f"/dev/shm/by-{runtime}")) == f"{runtime}\n"
+    finally:
+        sampand.docker("rm", "-f", name)
