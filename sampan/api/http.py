@@ -31,6 +31,9 @@ log = logging.getLogger("sampan.http")
 MAX_HEADER_BYTES = 64 * 1024
 MAX_JSON_BODY = 16 * 1024 * 1024
 MAX_HEADERS = 200
+# From a request's first byte to the end of its headers (dockerd: ReadHeaderTimeout, 5 min). An
+# idle keep-alive connection may wait for its next request's first byte as long as it likes.
+HEADER_TIMEOUT = 300.0
 
 class BadRequest(errors.InvalidParameter):
     pass
@@ -410,18 +413,26 @@ class App:
         except Exception:  # the daemon never dies of a request
             log.exception("connection handler failed")
         finally:
-            if not writer.transport.is_closing():
-                writer.transport.close()
+            try:
+                if not writer.transport.is_closing():
+                    writer.transport.close()
+            except RuntimeError:  # the event loop is closed (shutdown): nothing to close on
+                pass
 
     async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        first = b""
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
+            first = await reader.readexactly(1)
+            head = first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEADER_TIMEOUT)
         except asyncio.IncompleteReadError as e:
-            if e.partial.strip():
+            if (first + e.partial).strip():
                 await self._send_error(writer, 400, "malformed request", False)
             return False
         except asyncio.LimitOverrunError:
             await self._send_error(writer, 431, "request headers too large", False)
+            return False
+        except asyncio.TimeoutError:  # a client trickling its headers holds no fd for long
+            await self._send_error(writer, 408, "timed out reading the request headers", False)
             return False
         try:
             text = head.decode("latin-1")

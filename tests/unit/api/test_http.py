@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 import tempfile
 
 import pytest
@@ -174,6 +175,37 @@ def test_lying_content_length_and_garbage(server):
     huge = b"GET /ok HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n"
     assert split(raw(server, huge))[0] == 431
     assert split(raw(server, b"GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n"))[0] == 200
+
+
+def test_trickled_headers_time_out_but_an_idle_connection_may_wait(server, monkeypatch):
+    import sampan.api.http as http
+    monkeypatch.setattr(http, "HEADER_TIMEOUT", 0.3)
+    slow = socket.socket(socket.AF_UNIX)
+    slow.settimeout(5)
+    slow.connect(server)
+    idle = socket.socket(socket.AF_UNIX)
+    idle.settimeout(5)
+    idle.connect(server)
+    slow.sendall(b"GET /ok HTTP/1.1\r\nX-Slow: ")     # ...and never the rest
+    t0 = time.monotonic()
+    got = b""
+    while True:
+        chunk = slow.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    assert split(got)[0] == 408 and time.monotonic() - t0 < 3
+    slow.close()
+    time.sleep(0.5)  # longer than the header timeout, before any byte of a request
+    idle.sendall(b"GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n")
+    got = b""
+    while True:
+        chunk = idle.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    assert split(got)[0] == 200
+    idle.close()
 
 
 def test_keep_alive_serves_several_requests(server):
