@@ -40,7 +40,7 @@ async def list_containers(req: Request) -> Response:
 
 async def create(req: Request) -> Response:
     body = await req.json()
-    result = await _engine(req).containers.create(body, req.q("name"))
+    result = await _engine(req).containers.create(body, req.q("name"), platform=req.q("platform"))
     return json_response(result, 201)
 
 

@@ -46,7 +46,8 @@ def _create(ctx, ns, args) -> str:
     try:
         resp = ctx.client.post("/containers/create", query, body) or {}
     except APIError as e:
-        if e.status != 404 or "no such image" not in e.message.lower():
+        msg = e.message.lower()
+        if e.status != 404 or ("no such image" not in msg and "does not match the specified platform" not in msg):
             raise
         # docker's CLI: say so, pull (progress on stderr), create again
         err(f"Unable to find image '{_norm_image(image)}' locally\n")

@@ -121,7 +121,7 @@ class ContainerService:
             conn.execute("INSERT OR REPLACE INTO containers (id, name, data) VALUES (?, ?, ?)", c.to_row())
 
     # -- create -------------------------------------------------------------------------------
-    async def create(self, body: Any, name: str | None) -> dict[str, Any]:
+    async def create(self, body: Any, name: str | None, platform: str | None = None) -> dict[str, Any]:
         config, host = createconfig.split_body(body)
         if name:
             name = validate_name(name)
@@ -130,6 +130,8 @@ class ContainerService:
         if not image_ref:
             raise InvalidParameter("no image specified")
         image = self.images.resolve(image_ref)
+        if platform:
+            createconfig.check_platform(image.config, image_ref, platform)
         merged = createconfig.merge_image_config(config, image.config.get("config") or {})
         path, args = createconfig.command_of(merged)
         mode = host.get("NetworkMode") or "default"

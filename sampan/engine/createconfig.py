@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, NotFound
 from ..linux import caps as _caps
 
 # Field types as Docker's Go structs declare them (api/types/container config.go and
@@ -305,3 +305,21 @@ def command_of(config: dict[str, Any]) -> tuple[str, list[str]]:
     if not argv:
         raise InvalidParameter("No command specified")
     return argv[0], argv[1:]
+
+
+def check_platform(image_config: dict, ref: str, platform: str) -> None:
+    """`create?platform=` (API 1.41+): the local image must be of that platform, else dockerd's
+    404, on which the docker CLI pulls the right one and creates again."""
+    from ..images.service import _ARCH, parse_platform
+    want_os, want_arch, want_variant = parse_platform(platform)
+    got_os = str(image_config.get("os") or "linux")
+    got_arch = str(image_config.get("architecture") or "")
+    got_arch = _ARCH.get(got_arch, got_arch)
+    got_variant = str(image_config.get("variant") or "")
+    if (got_os, got_arch) == (want_os, want_arch) and (not want_variant or not got_variant
+                                                      or want_variant == got_variant):
+        return
+    wanted = "/".join(p for p in (want_os, want_arch, want_variant) if p)
+    actual = "/".join(p for p in (got_os, got_arch, got_variant) if p)
+    raise NotFound(f"image with reference {ref} was found but does not match the specified "
+                   f"platform: wanted {wanted}, actual: {actual}")

@@ -686,3 +686,21 @@ def test_exec_it_on_a_pty(sampand, names, ptys):
     p.expect(b"both-tty-42")
     p.send(b"exit 9\n")
     assert p.wait() == 9
+
+
+def test_create_with_platform(sampand):
+    """`POST /containers/create?platform=`: the local image must match (dockerd's 404 and
+    message otherwise, on which the docker CLI pulls the platform asked for)."""
+    import platform as _platform
+    host = {"x86_64": "amd64", "aarch64": "arm64"}.get(_platform.machine(), _platform.machine())
+    other = "arm64" if host != "arm64" else "amd64"
+    body = {"Image": "busybox", "Cmd": ["true"]}
+    status, out = sampand.api_json("POST", f"/containers/create?platform=linux/{host}", body)
+    assert status == 201, out
+    sampand.api("DELETE", f"/containers/{out['Id']}")
+    status, out = sampand.api_json("POST", f"/containers/create?platform=linux/{other}", body)
+    assert status == 404, out
+    assert out["message"] == ("image with reference busybox was found but does not match the specified "
+                              f"platform: wanted linux/{other}, actual: linux/{host}")
+    status, out = sampand.api_json("POST", "/containers/create?platform=linux//x", body)
+    assert status == 400, out

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -218,3 +219,68 @@ def test_sampan_cli_login_logout(sampand, registries, tmp_path):
     _ok(sampand.cli("pull", ref))
     assert _ok(sampand.cli("logout", reg.host)).strip() == f"Removing login credentials for {reg.host}"
     assert _ok(sampand.cli("logout", reg.host)).strip() == f"Not logged in to {reg.host}"
+
+
+def _put_blob(host: str, repo: str, data: bytes) -> dict:
+    import hashlib
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/blobs/uploads/", method="POST", data=b"")
+    loc = urllib.request.urlopen(req, timeout=10).headers["Location"]
+    url = urllib.parse.urljoin(f"http://{host}/", loc)
+    url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
+    urllib.request.urlopen(urllib.request.Request(url, method="PUT", data=data,
+                                                  headers={"Content-Type": "application/octet-stream"}), timeout=10)
+    return {"digest": digest, "size": len(data)}
+
+
+def _put_manifest(host: str, repo: str, tag: str, media_type: str, body: dict) -> dict:
+    import hashlib
+    raw = json.dumps(body).encode()
+    urllib.request.urlopen(urllib.request.Request(
+        f"http://{host}/v2/{repo}/manifests/{tag}", method="PUT", data=raw,
+        headers={"Content-Type": media_type}), timeout=10)
+    return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(raw).hexdigest(), "size": len(raw)}
+
+
+def test_create_with_another_platform_pulls_it(sampand, registry, tmp_path):
+    """`sampan create --platform linux/arm64 ref` when `ref` is an amd64 image here: dockerd's
+    404 from create, then the CLI pulls the arm64 entry of the index and creates again."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+    repo, host = "plat/multi", registry.host
+    _ok(sampand.cli("tag", "busybox", f"{host}/{repo}:amd"))
+    _ok(sampand.cli("push", f"{host}/{repo}:amd"))
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/amd",
+                                 headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    amd_raw = urllib.request.urlopen(req, timeout=10).read()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        ti = tarfile.TarInfo("arm-marker")
+        ti.size = 3
+        tf.addfile(ti, io.BytesIO(b"arm"))
+    layer = gzip.compress(buf.getvalue())
+    cfg = json.dumps({"architecture": "arm64", "variant": "v8", "os": "linux", "config": {"Cmd": ["/x"]},
+                      "rootfs": {"type": "layers",
+                                 "diff_ids": ["sha256:" + hashlib.sha256(buf.getvalue()).hexdigest()]}}).encode()
+    arm = _put_manifest(host, repo, "arm", "application/vnd.docker.distribution.manifest.v2+json", {
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", **_put_blob(host, repo, cfg)},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", **_put_blob(host, repo, layer)}]})
+    amd = {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+           "digest": "sha256:" + hashlib.sha256(amd_raw).hexdigest(), "size": len(amd_raw)}
+    _put_manifest(host, repo, "1", "application/vnd.docker.distribution.manifest.list.v2+json", {
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [{**amd, "platform": {"architecture": "amd64", "os": "linux"}},
+                      {**arm, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]})
+    ref = f"{host}/{repo}:1"
+    _ok(sampand.cli("pull", ref))
+    assert _ok(sampand.cli("image", "inspect", "-f", "{{.Architecture}}", ref)).strip() == "amd64"
+    r = sampand.cli("create", "--platform", "linux/arm64", ref)
+    assert r.returncode == 0, r.stderr
+    assert f"Unable to find image '{ref}' locally" in r.stderr
+    cid = r.stdout.strip()
+    image_id = _ok(sampand.cli("inspect", "-f", "{{.Image}}", cid)).strip()
+    assert _ok(sampand.cli("image", "inspect", "-f", "{{.Architecture}}", image_id)).strip() == "arm64"
+    _ok(sampand.cli("rm", cid))
