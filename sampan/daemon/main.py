@@ -188,7 +188,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # pyroute2 logs every netlink message at debug level: thousands of lines per container
-    # that bury sampan's own debug output.
+    # that bury sampan's own debug output. Its import resets its loggers' levels, so it is
+    # imported first.
+    try:
+        import pyroute2  # noqa: F401
+    except ImportError:
+        pass
     logging.getLogger("pyroute2").setLevel(logging.INFO)
     from .. import rootless
     if rootless.in_child():

@@ -433,3 +433,12 @@ def test_json_file_rotation_and_follow_across_it(sampand):
         assert r.returncode != 0 and "does not support reading" in r.stderr
     finally:
         _rm(d, "lr3")
+
+
+def test_daemon_debug_log_is_not_flooded_by_netlink_messages(sampand):
+    # pyroute2 logs each netlink message at debug level (its import resets its log level);
+    # with --debug the daemon's log must still show sampan's own lines, not thousands of those.
+    r = sampand.docker("run", "--rm", "busybox", "true")
+    assert r.returncode == 0, r.stderr
+    log = sampand.log_path.read_text()
+    assert "sampan.network" in log and "pyroute2.netlink" not in log
