@@ -413,7 +413,12 @@ class Monitor(StreamIO):
         if op == "signal":
             if main is None or main.status is not None:
                 return {"error": "not running"}
-            os.kill(main.pid, int(req["signal"]))
+            # To the container's init, as `runc kill` does: a SIGKILL sent to the runtime
+            # process would kill the runtime and leave the container running, orphaned.
+            try:
+                os.kill(self.init_pid or main.pid, int(req["signal"]))
+            except ProcessLookupError:
+                return {"error": "not running"}
             return {"ok": True}
         if op == "attach":
             if main is None or main.status is not None or not fds:

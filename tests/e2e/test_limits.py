@@ -368,3 +368,29 @@ def test_update_of_a_stopped_container_applies_at_start(sampand):
         assert _inspect(sampand, name)["HostConfig"]["PidsLimit"] in (None, 0)
     finally:
         sampand.docker("rm", "-f", name)
+
+
+def test_kill_and_stop_reach_a_runc_containers_init(sampand):
+    """Signals go to the container's init, as `runc kill` does, not to the runc process: a
+    SIGKILL there would kill runc alone and leave the container running, orphaned."""
+    if not shutil.which("runc"):
+        pytest.skip("runc is not installed")
+    for how in (("kill",), ("stop", "-t", "1")):
+        name = "runc-sig-" + uuid.uuid4().hex[:8]
+        r = sampand.docker("run", "-d", "--runtime", "runc", "--name", name, "busybox",
+                           "sh", "-c", "trap '' TERM; while true; do sleep 1; done")
+        assert r.returncode == 0, r.stderr
+        try:
+            init = int(sampand.docker("inspect", "-f", "{{.State.Pid}}", name).stdout)
+            start = open(f"/proc/{init}/stat").read().rpartition(")")[2].split()[19]
+            r = sampand.docker(*how, name)
+            assert r.returncode == 0, r.stderr
+            state = sampand.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name).stdout.split()
+            assert state == ["exited", "137"], (how, state)
+            try:  # gone: no process, or the pid reused by another one
+                alive = open(f"/proc/{init}/stat").read().rpartition(")")[2].split()[19] == start
+            except OSError:
+                alive = False
+            assert not alive, f"{how}: the container's init {init} outlived it"
+        finally:
+            sampand.docker("rm", "-f", name)
