@@ -318,7 +318,8 @@ class Builder:
             st.config["OnBuild"] = None
             st.out.stream(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
             for t in triggers:
-                await self._dispatch(st, parse_line(t, self.df.escape))
+                # parsed afresh, as dockerd does: the default escape, not this Dockerfile's
+                await self._dispatch(st, parse_line(t))
         for ins in s.instructions:
             self._next_step(st, ins.original)
             await self._dispatch(st, ins)
@@ -327,8 +328,10 @@ class Builder:
             # dockerd appends the --label values as one more LABEL step of the target stage
             items = sorted(self.opts.labels.items())
             self._next_step(st, "LABEL " + " ".join(f"{k}={v}" for k, v in items))
-            line = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in items)
-            await self._dispatch(st, parse_line(line, self.df.escape))
+            # as dockerd's NodeFromLabels: values single-quoted, so neither variables nor the
+            # Dockerfile's escape character touch them
+            line = "LABEL " + " ".join(f"{json.dumps(k)}='{v}'" for k, v in items)
+            await self._dispatch(st, parse_line(line))
             st.out.image(st.image_id)
         st.done = True
 

@@ -323,6 +323,21 @@ def test_onbuild_triggers_run_in_the_child(sampand, tmp_path):
     assert _inspect(sampand, child)["Config"]["OnBuild"] in (None, [])
 
 
+def test_onbuild_triggers_and_labels_ignore_the_childs_escape(sampand, tmp_path):
+    # dockerd parses a trigger afresh (default escape `\`: `hello\ world` is one word) and
+    # expands it with the child's lexer (backtick: the backslash stays); its --label values
+    # are single-quoted, so no escape character touches them.
+    parent = _tag("onbuild-esc-parent")
+    ctx = _ctx(tmp_path, "FROM busybox\nONBUILD ENV GREETING=hello\\ world\n")
+    _ok(sampand.cli("build", "-t", parent, str(ctx), timeout=120))
+    (ctx / "Dockerfile").write_text(f"# escape=`\nFROM {parent}\nCMD echo $GREETING\n")
+    child = _tag("onbuild-esc-child")
+    _ok(sampand.cli("build", "-t", child, "--label", 'quote=a"b\\c', str(ctx), timeout=120))
+    cfg = _inspect(sampand, child)["Config"]
+    assert "GREETING=hello\\ world" in cfg["Env"], cfg["Env"]
+    assert cfg["Labels"]["quote"] == 'a"b\\c'
+
+
 def test_docker_sdk_build(docker_client, tmp_path):
     ctx = _ctx(tmp_path, "FROM busybox\nLABEL sdk=yes\nRUN echo sdk > /sdk\n")
     tag = _tag("sdk")
