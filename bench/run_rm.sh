@@ -2,7 +2,8 @@
 # `run --rm busybox true` end to end, side by side in one run (DESIGN "Where the time goes"):
 #   sampan CLI -> sampand, docker CLI -> sampand, and docker CLI -> dockerd / podman when they
 #   are installed and running. Prints medians and ratios, then sampand's idle memory and the
-#   memory of one idle container's monitor. Timings are never asserted anywhere.
+#   memory of idle containers' monitors and of the zygote they are forked from. Timings are
+#   never asserted anywhere.
 #
 #   sudo bash bench/run_rm.sh            RUNS=50 sudo bash bench/run_rm.sh
 set -euo pipefail
@@ -84,20 +85,30 @@ if not base:
           f"sampan is {m / 276:.2f} x; target <= 0.35 x)")
 PY
 
-mem() {  # "RSS PSS" in kB from smaps_rollup
-    awk '/^Rss:/{r=$2} /^Pss:/{p=$2} END{printf "RSS %.1f MB, PSS %.1f MB", r/1024, p/1024}' "/proc/$1/smaps_rollup"
+mem() {  # RSS, PSS and private (dirty) memory from smaps_rollup
+    awk '/^Rss:/{r=$2} /^Pss:/{p=$2} /^Private_Dirty:/{d=$2} END{printf "RSS %.1f MB, PSS %.1f MB, private %.1f MB", r/1024, p/1024, d/1024}' "/proc/$1/smaps_rollup"
 }
 echo
 if [ -r "/proc/$pid/smaps_rollup" ]; then
     echo "sampand idle (pid $pid): $(mem "$pid")"
 fi
-cid="$(sampan run -d busybox sleep 600)"
+# Five idle containers: a monitor's private memory is what each more container costs; the
+# monitors are forked from one small zygote process, whose memory they share.
+cids=()
+for _ in 1 2 3 4 5; do cids+=("$(sampan run -d busybox sleep 600)"); done
 sleep 0.5
-cpid="$(sampan inspect -f '{{.State.Pid}}' "$cid" 2>/dev/null || true)"
-if [ -n "$cpid" ] && [ "$cpid" != 0 ] && [ -r "/proc/$cpid/stat" ]; then
-    mon="$(awk '{print $4}' "/proc/$cpid/stat")"
-    if [ -r "/proc/$mon/smaps_rollup" ] && [ "$mon" != "$pid" ]; then
-        echo "one idle container's monitor (pid $mon): $(mem "$mon")"
+mon=""
+for cid in "${cids[@]}"; do
+    cpid="$(sampan inspect -f '{{.State.Pid}}' "$cid" 2>/dev/null || true)"
+    if [ -n "$cpid" ] && [ "$cpid" != 0 ] && [ -r "/proc/$cpid/stat" ]; then
+        mon="$(awk '{print $4}' "/proc/$cpid/stat")"
     fi
+done
+if [ -n "$mon" ] && [ -r "/proc/$mon/smaps_rollup" ] && [ "$mon" != "$pid" ]; then
+    echo "one of 5 idle containers' monitors (pid $mon): $(mem "$mon")"
 fi
-sampan rm -f "$cid" >/dev/null
+zyg="$(pgrep -P "$pid" -f 'sampan-monitors:' | head -1 || true)"  # monitors share its command line
+if [ -n "$zyg" ]; then
+    echo "the monitor zygote (pid $zyg, once per daemon): $(mem "$zyg")"
+fi
+sampan rm -f "${cids[@]}" >/dev/null

@@ -26,6 +26,7 @@ import socket
 import struct
 import subprocess
 import termios
+import threading
 import time
 from typing import Any, Callable
 
@@ -723,28 +724,122 @@ def monitor_main(ms: MonitorSpec, attaches: list[Attach], status_fd: int) -> Non
     os._exit(code)
 
 
+def detach_and_run(ms: MonitorSpec, attaches: list[Attach], status_fd: int) -> None:
+    """In a fresh fork (of the zygote, or of the daemon): a session of its own, a second fork
+    so the monitor is nobody's child, then the monitor. Never returns."""
+    # The monitor shares its parent's heap copy-on-write; a garbage collection would walk
+    # (and so copy) every object in it. The monitor makes no cycles worth it.
+    gc.disable()
+    os.setsid()
+    if os.fork() != 0:
+        os._exit(0)
+    monitor_main(ms, attaches, status_fd)
+
+
 def spawn(ms: MonitorSpec, attaches: list[Attach]) -> socket.socket:
-    """Fork a detached monitor; returns the daemon's end of its status socket.
+    """Start a detached monitor; returns the daemon's end of its status socket.
 
     The first line on that socket is `started` (with the pid) or `start_failed`; later lines
-    are events; EOF means the monitor is gone (read `exit.json`).
+    are events; EOF means the monitor is gone (read `exit.json`). The monitor is forked by
+    the zygote (zygote.py) when there is one, else from this process.
     """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     ours.set_inheritable(False)
-    pid = os.fork()
-    if pid == 0:
+    try:
+        if _zygote_spawn(ms, attaches, theirs):
+            return ours
+        pid = os.fork()
+        if pid == 0:
+            try:
+                detach_and_run(ms, attaches, theirs.fileno())
+            finally:
+                os._exit(1)
+        os.waitpid(pid, 0)
+        return ours
+    finally:
+        theirs.close()
+        for a in attaches:
+            os.close(a.fd)
+
+
+class _Zygote:
+    def __init__(self, tag: str) -> None:
+        import sys
+        from .zygote import MAX_MESSAGE
+        self.max_message = MAX_MESSAGE
+        self.lock = threading.Lock()
+        self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from sampan.monitor.zygote import main; main(int(sys.argv[2]))")
         try:
-            # The monitor shares the daemon's heap copy-on-write; a garbage collection would
-            # walk (and so copy) every object in it. The monitor makes no cycles worth it.
-            gc.disable()
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            monitor_main(ms, attaches, theirs.fileno())
+            # the tag (the daemon's monitors dir) tells whose monitors these are in `ps`
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", code, root, str(child.fileno()), f"sampan-monitors:{tag}"],
+                pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                start_new_session=True)
         finally:
-            os._exit(1)
-    theirs.close()
-    for a in attaches:
-        os.close(a.fd)
-    os.waitpid(pid, 0)
-    return ours
+            child.close()
+        self.dead = False
+
+    def spawn(self, ms: MonitorSpec, attaches: list[Attach], status: socket.socket) -> bool:
+        """True when the zygote took the monitor (or may have: then the status socket tells);
+        False when nothing reached it, and the caller forks the monitor itself."""
+        import array
+        import dataclasses
+        import pickle
+        payload = pickle.dumps((ms, [dataclasses.replace(a, fd=-1) for a in attaches]))
+        if len(payload) > self.max_message or len(attaches) >= 63:
+            return False
+        fds = array.array("i", [status.fileno()] + [a.fd for a in attaches])
+        with self.lock:
+            if self.dead:
+                return False
+            try:
+                self.sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            except OSError as e:
+                log.warning("monitor zygote gone (%s): monitors are forked by the daemon", e)
+                self.dead = True
+                self.proc.poll()  # reaped, not left a zombie
+                return False
+            try:
+                self.sock.settimeout(30)
+                reply = self.sock.recv(4096)
+            except OSError as e:
+                # Sent: it may have forked the monitor, so never fork a second one. If it did
+                # not, the status socket's EOF reports the failed start.
+                log.warning("monitor zygote did not answer (%s)", e)
+                self.dead = True
+                return True
+        if reply == b"ok":
+            return True
+        if not reply:
+            self.dead = True
+            return True
+        log.warning("monitor zygote: %s", reply.decode(errors="replace"))
+        return False  # refused before forking: safe to fork here
+
+    def close(self) -> None:
+        self.dead = True
+        self.sock.close()
+
+
+_zygotes: dict[str, _Zygote] = {}
+_zygotes_lock = threading.Lock()
+
+
+def start_zygote(monitors_dir: str) -> None:
+    """Start the zygote for the daemon whose monitors live in `monitors_dir`, ahead of the
+    first container (its interpreter takes a moment to start). Safe to call again."""
+    with _zygotes_lock:
+        z = _zygotes.get(monitors_dir)
+        if z is None or z.dead:
+            try:
+                _zygotes[monitors_dir] = _Zygote(monitors_dir)
+            except OSError as e:
+                log.warning("cannot start the monitor zygote (%s): monitors are forked by the daemon", e)
+
+
+def _zygote_spawn(ms: MonitorSpec, attaches: list[Attach], status: socket.socket) -> bool:
+    z = _zygotes.get(os.path.dirname(ms.socket_path))
+    return z is not None and z.spawn(ms, attaches, status)
