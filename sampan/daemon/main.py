@@ -145,8 +145,8 @@ async def run(cfg: DaemonConfig) -> None:
     from ..engine.core import Engine
 
     _preload()
-    from ..monitor import process as monitor_process
-    monitor_process.start_zygote(str(cfg.monitors_dir))  # ready before the first container
+    from ..monitor import zygote
+    zygote.start_zygote(str(cfg.monitors_dir))  # ready before the first container
     engine = Engine(cfg)
     if cfg.extra.get("rootless"):
         from ..rootless.cgroups import NoCgroups

@@ -597,6 +597,10 @@ class ContainerService:
         if sig in (_signal.SIGKILL,):
             c.manual_stop = True
         await self._signal(c, sig)
+        if sig == _signal.SIGKILL:
+            # As dockerd's Kill: a SIGKILL is answered once the container is down (10 s at
+            # most), so `docker kill; docker inspect` sees it exited. Other signals return now.
+            await self.wait_exit(c, 10)
 
     async def wait_exit(self, c: Container, timeout: float | None) -> bool:
         if not c.state.Running:

@@ -26,13 +26,12 @@ import socket
 import struct
 import subprocess
 import termios
-import threading
 import time
 from typing import Any, Callable
 
 from ..runtime import console as _console
 from ..cgroups import fs as _cgroupfs
-from . import protocol
+from . import protocol, zygote
 from .logfile import open_writer, rfc3339_nano
 from .spec import DEFAULT_DETACH_KEYS, Attach, MonitorSpec, parse_detach_keys  # noqa: F401 - re-exported for the engine
 from .streams import StreamIO, _Proc
@@ -746,7 +745,7 @@ def spawn(ms: MonitorSpec, attaches: list[Attach]) -> socket.socket:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     ours.set_inheritable(False)
     try:
-        if _zygote_spawn(ms, attaches, theirs):
+        if zygote.try_spawn(ms, attaches, theirs):
             return ours
         pid = os.fork()
         if pid == 0:
@@ -760,86 +759,3 @@ def spawn(ms: MonitorSpec, attaches: list[Attach]) -> socket.socket:
         theirs.close()
         for a in attaches:
             os.close(a.fd)
-
-
-class _Zygote:
-    def __init__(self, tag: str) -> None:
-        import sys
-        from .zygote import MAX_MESSAGE
-        self.max_message = MAX_MESSAGE
-        self.lock = threading.Lock()
-        self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-                "from sampan.monitor.zygote import main; main(int(sys.argv[2]))")
-        try:
-            # the tag (the daemon's monitors dir) tells whose monitors these are in `ps`
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", code, root, str(child.fileno()), f"sampan-monitors:{tag}"],
-                pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                start_new_session=True)
-        finally:
-            child.close()
-        self.dead = False
-
-    def spawn(self, ms: MonitorSpec, attaches: list[Attach], status: socket.socket) -> bool:
-        """True when the zygote took the monitor (or may have: then the status socket tells);
-        False when nothing reached it, and the caller forks the monitor itself."""
-        import array
-        import dataclasses
-        import pickle
-        payload = pickle.dumps((ms, [dataclasses.replace(a, fd=-1) for a in attaches]))
-        if len(payload) > self.max_message or len(attaches) >= 63:
-            return False
-        fds = array.array("i", [status.fileno()] + [a.fd for a in attaches])
-        with self.lock:
-            if self.dead:
-                return False
-            try:
-                self.sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-            except OSError as e:
-                log.warning("monitor zygote gone (%s): monitors are forked by the daemon", e)
-                self.dead = True
-                self.proc.poll()  # reaped, not left a zombie
-                return False
-            try:
-                self.sock.settimeout(30)
-                reply = self.sock.recv(4096)
-            except OSError as e:
-                # Sent: it may have forked the monitor, so never fork a second one. If it did
-                # not, the status socket's EOF reports the failed start.
-                log.warning("monitor zygote did not answer (%s)", e)
-                self.dead = True
-                return True
-        if reply == b"ok":
-            return True
-        if not reply:
-            self.dead = True
-            return True
-        log.warning("monitor zygote: %s", reply.decode(errors="replace"))
-        return False  # refused before forking: safe to fork here
-
-    def close(self) -> None:
-        self.dead = True
-        self.sock.close()
-
-
-_zygotes: dict[str, _Zygote] = {}
-_zygotes_lock = threading.Lock()
-
-
-def start_zygote(monitors_dir: str) -> None:
-    """Start the zygote for the daemon whose monitors live in `monitors_dir`, ahead of the
-    first container (its interpreter takes a moment to start). Safe to call again."""
-    with _zygotes_lock:
-        z = _zygotes.get(monitors_dir)
-        if z is None or z.dead:
-            try:
-                _zygotes[monitors_dir] = _Zygote(monitors_dir)
-            except OSError as e:
-                log.warning("cannot start the monitor zygote (%s): monitors are forked by the daemon", e)
-
-
-def _zygote_spawn(ms: MonitorSpec, attaches: list[Attach], status: socket.socket) -> bool:
-    z = _zygotes.get(os.path.dirname(ms.socket_path))
-    return z is not None and z.spawn(ms, attaches, status)

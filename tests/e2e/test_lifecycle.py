@@ -442,3 +442,17 @@ def test_daemon_debug_log_is_not_flooded_by_netlink_messages(sampand):
     assert r.returncode == 0, r.stderr
     log = sampand.log_path.read_text()
     assert "sampan.network" in log and "pyroute2.netlink" not in log
+
+
+def test_kill_answers_once_the_container_is_down(sampand):
+    # dockerd's Kill: with SIGKILL the API call returns after the container exited, so a
+    # script's next `docker inspect` sees it stopped; other signals return at once.
+    for _ in range(3):
+        r = sampand.docker("run", "-d", "busybox", "sh", "-c", "trap '' TERM; while :; do sleep 1; done")
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.strip()
+        assert sampand.docker("kill", "-s", "TERM", cid).returncode == 0
+        assert sampand.docker("kill", cid).returncode == 0
+        state = sampand.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout.split()
+        assert state == ["exited", "137"], state
+        sampand.docker("rm", cid)
