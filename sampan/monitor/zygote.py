@@ -6,7 +6,7 @@ per container. The zygote is a fresh interpreter that imports only the monitor a
 code, so a monitor forked from it copies pages of a small heap instead (about 2 MB).
 
 Protocol, over a SOCK_SEQPACKET pair: the daemon sends one message per monitor, a pickled
-(MonitorSpec, [Attach with fd=None...]) with the monitor's status socket and the attach fds
+(MonitorSpec, [Attach with fd=-1, ...]) with the monitor's status socket and the attach fds
 as SCM_RIGHTS; the zygote forks the monitor (detached, exactly as `spawn` does) and answers
 b"ok". EOF from the daemon ends the zygote; monitors already made live on. When the zygote
 cannot be used (it died, or a message is too big), `spawn` forks the monitor itself.
@@ -86,10 +86,6 @@ class _Zygote:
             return True
         log.warning("monitor zygote: %s", reply.decode(errors="replace"))
         return False  # refused before forking: safe to fork here
-
-    def close(self) -> None:
-        self.dead = True
-        self.sock.close()
 
 
 _zygotes: dict[str, _Zygote] = {}
