@@ -182,13 +182,19 @@ async def _stream(req: Request, task: asyncio.Task, q: asyncio.Queue, error_mess
 
 
 async def _client_gone(req: Request) -> None:
-    """Returns once the client has closed its side. Polls the stream's EOF flag rather than
-    reading, so bytes of a next request on a kept-alive connection are never taken."""
+    """Returns once the client has closed its side. Polls the stream's state rather than
+    reading, so bytes of a next request on a kept-alive connection are never taken.
+
+    A client that died is seen either as EOF on the read side or, when a write hit the
+    closed socket first (EPIPE), as a lost connection: the reader then holds that error and
+    never reaches EOF."""
     reader = getattr(req, "_reader", None)
+    writer = getattr(req, "_writer", None)
     if reader is None:
         await asyncio.Event().wait()
         return
-    while not reader.at_eof():
+    while not (reader.at_eof() or reader.exception() is not None
+               or (writer is not None and writer.transport.is_closing())):
         await asyncio.sleep(0.2)
 
 

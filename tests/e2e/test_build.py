@@ -338,6 +338,32 @@ def test_onbuild_triggers_and_labels_ignore_the_childs_escape(sampand, tmp_path)
     assert cfg["Labels"]["quote"] == 'a"b\\c'
 
 
+def test_a_client_killed_at_any_moment_leaves_no_container(sampand, tmp_path):
+    """Killed while its RUN container is being created or started: the build still notices
+    (EOF, or a write that found the socket closed) and removes the container."""
+    import subprocess
+    import time
+    for i in range(6):
+        d = tmp_path / str(i)
+        d.mkdir()
+        ctx = _ctx(d, f"FROM busybox\nRUN echo {uuid.uuid4().hex}; sleep 60\n")
+        before = _containers(sampand)
+        p = subprocess.Popen(["/usr/local/bin/docker", "build", str(ctx)], env=sampand.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            for line in p.stdout:
+                if line.startswith("Step 2/2"):
+                    break
+            time.sleep(0.02 * i)
+        finally:
+            p.kill()
+            p.wait()
+        deadline = time.monotonic() + 20
+        while _containers(sampand) != before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _containers(sampand) == before, f"a RUN container outlived its build ({i})"
+
+
 def test_docker_sdk_build(docker_client, tmp_path):
     ctx = _ctx(tmp_path, "FROM busybox\nLABEL sdk=yes\nRUN echo sdk > /sdk\n")
     tag = _tag("sdk")
@@ -356,7 +382,7 @@ def test_client_going_away_cancels_the_build(sampand, tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         for line in p.stdout:
-            if "sleeping-now" in line:
+            if line.strip() == "sleeping-now":  # the RUN's own output, not its "Step 2/2" line
                 break
         assert len(_containers(sampand) - before) == 1
     finally:
