@@ -121,26 +121,29 @@ docker_pulls=()
 # After round 1's pull, each engine pushes what it pulled to an empty registry of its own: a
 # push to a new registry, with nothing to mount or skip. (sampan sends the gzip blobs it pulled;
 # dockerd compresses the layers again.)
-empty_registry() {  # sets EMPTY (not in a $(...) subshell: its pid must reach `pids`)
+empty_registry() {  # sets EMPTY; not called in a $(...) subshell: its pid must reach `pids`
     local port; port="$(free_port)"
     "$PY" -m sampan.registry serve --addr "127.0.0.1:$port" --root "$work/empty$port" 2>/dev/null &
     pids+=($!)
     wait_http "127.0.0.1:$port"
     EMPTY="127.0.0.1:$port"
 }
+# repush CLI REGISTRY: seconds the CLI takes to push the image it pulled to REGISTRY, empty.
+repush() {
+    local to="$2/bench/copy:1"
+    $1 tag "$ref" "$to"
+    settle >&2
+    local t0 t1; t0="$(now)"; $1 push -q "$to" >/dev/null; t1="$(now)"
+    secs "$t0" "$t1"
+}
+empty_registry; sampan_empty="$EMPTY"
+empty_registry; docker_empty="$EMPTY"
 pull_sampan() {
     start_sampand "pull$1"
     settle
     t0="$(now)"; $S pull -q "$ref" >/dev/null; t1="$(now)"
     sampan_pulls+=("$(secs "$t0" "$t1")")
-    if [ "$1" = 1 ]; then
-        empty_registry
-        local to="$EMPTY/bench/copy:1"
-        $S tag "$ref" "$to"
-        settle
-        t0="$(now)"; $S push -q "$to" >/dev/null; t1="$(now)"
-        sampan_repush_s="$(secs "$t0" "$t1")"
-    fi
+    if [ "$1" = 1 ]; then sampan_repush_s="$(repush "$S" "$sampan_empty")"; fi
 }
 pull_dockerd() {
     [ -n "$have_dockerd" ] || return 0
@@ -149,14 +152,7 @@ pull_dockerd() {
     settle
     t0="$(now)"; $D pull -q "$ref" >/dev/null; t1="$(now)"
     docker_pulls+=("$(secs "$t0" "$t1")")
-    if [ "$1" = 1 ]; then
-        empty_registry
-        local to="$EMPTY/bench/copy:1"
-        $D tag "$ref" "$to"
-        settle
-        t0="$(now)"; $D push -q "$to" >/dev/null; t1="$(now)"
-        docker_push_s="$(secs "$t0" "$t1")"
-    fi
+    if [ "$1" = 1 ]; then docker_push_s="$(repush "$D" "$docker_empty")"; fi
     kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null || true
 }
 for r in $(seq "${ROUNDS:-2}"); do

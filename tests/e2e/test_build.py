@@ -358,10 +358,15 @@ def test_a_client_killed_at_any_moment_leaves_no_container(sampand, tmp_path):
         finally:
             p.kill()
             p.wait()
-        deadline = time.monotonic() + 20
-        while _containers(sampand) != before and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _containers(sampand) == before, f"a RUN container outlived its build ({i})"
+        assert _containers_back_to(sampand, before), f"a RUN container outlived its build ({i})"
+
+
+def _containers_back_to(sampand, before: set, seconds: float = 20) -> bool:
+    import time
+    deadline = time.monotonic() + seconds
+    while _containers(sampand) != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _containers(sampand) == before
 
 
 def test_docker_sdk_build(docker_client, tmp_path):
@@ -375,7 +380,6 @@ def test_docker_sdk_build(docker_client, tmp_path):
 
 def test_client_going_away_cancels_the_build(sampand, tmp_path):
     import subprocess
-    import time
     ctx = _ctx(tmp_path, f"FROM busybox\nRUN echo {uuid.uuid4().hex}; echo sleeping-now; sleep 60\n")
     before = _containers(sampand)
     p = subprocess.Popen(["/usr/local/bin/docker", "build", str(ctx)], env=sampand.env,
@@ -388,10 +392,7 @@ def test_client_going_away_cancels_the_build(sampand, tmp_path):
     finally:
         p.kill()
         p.wait()
-    deadline = time.monotonic() + 20
-    while _containers(sampand) != before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _containers(sampand) == before  # the RUN container was killed and removed
+    assert _containers_back_to(sampand, before)  # the RUN container was killed and removed
 
 
 def test_add_url_and_remote_context(sampand, tmp_path):

@@ -22,16 +22,23 @@ async def _connected() -> tuple[asyncio.StreamReader, asyncio.StreamWriter, sock
     return reader, writer, theirs
 
 
+async def _gone_within(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(_client_gone(_Req(reader, writer)), seconds)
+        return True
+    except asyncio.TimeoutError:
+        return False
+    finally:
+        writer.close()
+
+
 def test_a_live_client_is_not_gone():
     async def main() -> bool:
         reader, writer, peer = await _connected()
         try:
-            await asyncio.wait_for(_client_gone(_Req(reader, writer)), 0.6)
-            return True
-        except asyncio.TimeoutError:
-            return False
+            return await _gone_within(reader, writer, 0.6)
         finally:
-            writer.close()
             peer.close()
     assert asyncio.run(main()) is False
 
@@ -40,11 +47,7 @@ def test_eof_from_the_client_is_gone():
     async def main() -> bool:
         reader, writer, peer = await _connected()
         peer.close()
-        try:
-            await asyncio.wait_for(_client_gone(_Req(reader, writer)), 2)
-            return True
-        finally:
-            writer.close()
+        return await _gone_within(reader, writer, 2)
     assert asyncio.run(main()) is True
 
 
@@ -59,9 +62,5 @@ def test_a_write_that_found_the_client_dead_is_gone():
                 await writer.drain()
             except ConnectionError:
                 break
-        try:
-            await asyncio.wait_for(_client_gone(_Req(reader, writer)), 2)
-            return True
-        finally:
-            writer.close()
+        return await _gone_within(reader, writer, 2)
     assert asyncio.run(main()) is True

@@ -188,24 +188,19 @@ def test_trickled_headers_time_out_but_an_idle_connection_may_wait(server, monke
     idle.connect(server)
     slow.sendall(b"GET /ok HTTP/1.1\r\nX-Slow: ")     # ...and never the rest
     t0 = time.monotonic()
-    got = b""
-    while True:
-        chunk = slow.recv(4096)
-        if not chunk:
-            break
-        got += chunk
-    assert split(got)[0] == 408 and time.monotonic() - t0 < 3
+    assert split(_until_closed(slow))[0] == 408 and time.monotonic() - t0 < 3
     slow.close()
     time.sleep(0.5)  # longer than the header timeout, before any byte of a request
     idle.sendall(b"GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n")
-    got = b""
-    while True:
-        chunk = idle.recv(4096)
-        if not chunk:
-            break
-        got += chunk
-    assert split(got)[0] == 200
+    assert split(_until_closed(idle))[0] == 200
     idle.close()
+
+
+def _until_closed(s: socket.socket) -> bytes:
+    got = b""
+    while chunk := s.recv(4096):
+        got += chunk
+    return got
 
 
 def test_keep_alive_serves_several_requests(server):
