@@ -47,24 +47,10 @@ class LocalWriter:
 
     def __init__(self, path: str, max_size: int = DEFAULT_MAX_SIZE, max_file: int = DEFAULT_MAX_FILE,
                  compress: bool = DEFAULT_COMPRESS) -> None:
-        self._path = path
-        self._max_size = max_size
-        self._max_file = max_file
-        self._compress = compress
+        from .logrotate import RotatingFile
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        self._size = os.fstat(self._fd).st_size
+        self._file = RotatingFile(path, max_size, max_file, compress)
         self._partial: dict[int, bytes] = {1: b"", 2: b""}
-
-    def _append(self, data: bytes) -> None:
-        if self._max_size and self._size and self._size + len(data) > self._max_size:
-            from .logrotate import rotate
-            os.close(self._fd)
-            rotate(self._path, self._max_file, self._compress)
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-            self._size = os.fstat(self._fd).st_size
-        os.write(self._fd, data)
-        self._size += len(data)
 
     def write(self, stream: str, data: bytes) -> None:
         sid = STREAMS.get(stream, 1)
@@ -93,12 +79,12 @@ class LocalWriter:
 
     def _append_records(self, parts: list[bytes]) -> None:
         blob = b"".join(parts)
-        if not self._max_size or self._size + len(blob) <= self._max_size:
-            self._append(blob)
+        if self._file.fits(len(blob)):
+            self._file.append(blob)
             return
         # Would cross max-size: write record by record so rotation happens between records.
         for i in range(0, len(parts), 3):
-            self._append(parts[i] + parts[i + 1] + parts[i + 2])
+            self._file.append(parts[i] + parts[i + 1] + parts[i + 2])
 
     def flush(self) -> None:
         ns = time.time_ns()
@@ -112,7 +98,7 @@ class LocalWriter:
 
     def close(self) -> None:
         self.flush()
-        os.close(self._fd)
+        self._file.close()
 
 
 def parse(buf: bytes, pos: int = 0) -> tuple[list[tuple[int, int, bytes, None]], int]:

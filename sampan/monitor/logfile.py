@@ -8,7 +8,6 @@ Writer (in the monitor) and reader (in the daemon, for `logs`) both live here.
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime
 from typing import Any, Iterator
@@ -63,23 +62,10 @@ class LogWriter:
     """Buffered per stream until a newline, as Docker's json-file driver does."""
 
     def __init__(self, path: str, max_size: int = 0, max_file: int = 1, compress: bool = False) -> None:
-        self._path = path
-        self._max_size = max_size  # 0: unbounded; else rotate as json-file's max-size/max-file
-        self._max_file = max_file
-        self._compress = compress
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        self._size = os.fstat(self._fd).st_size
+        from .logrotate import RotatingFile
+        # max_size 0: unbounded; else rotated as json-file's max-size/max-file
+        self._file = RotatingFile(path, max_size, max_file, compress)
         self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
-
-    def _append(self, data: bytes) -> None:
-        if self._max_size and self._size and self._size + len(data) > self._max_size:
-            from .logrotate import rotate
-            os.close(self._fd)
-            rotate(self._path, self._max_file, self._compress)
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-            self._size = os.fstat(self._fd).st_size
-        os.write(self._fd, data)
-        self._size += len(data)
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self._partial[stream] + data if self._partial[stream] else data
@@ -102,13 +88,13 @@ class LogWriter:
 
     def _append_entries(self, out: list[bytes]) -> None:
         blob = b"".join(out)
-        if not self._max_size or self._size + len(blob) <= self._max_size:
-            self._append(blob)
+        if self._file.fits(len(blob)):
+            self._file.append(blob)
             return
         # Would pass max-size: entry by entry, so the rotation falls between two entries and
         # no file grows past max-size by more than one entry (as dockerd checks per message).
         for e in out:
-            self._append(e)
+            self._file.append(e)
 
     def flush(self) -> None:
         now = rfc3339_nano(time.time_ns())
@@ -123,7 +109,7 @@ class LogWriter:
 
     def close(self) -> None:
         self.flush()
-        os.close(self._fd)
+        self._file.close()
 
 
 def open_writer(path: str, driver: str = "json-file", max_size: int = 0, max_file: int = 1,

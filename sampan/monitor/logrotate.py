@@ -202,6 +202,37 @@ def rotate(path: str, max_file: int, compress: bool = False) -> None:
                 pass  # (disk full...) kept uncompressed; readers take either
 
 
+class RotatingFile:
+    """The file a log driver appends to; before a write would take it past `max_size` (0:
+    unbounded) it is rotated (`rotate`) and reopened. Shared by json-file and local."""
+
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1, compress: bool = False) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_file = max_file
+        self.compress = compress
+        self._open()
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.size = os.fstat(self._fd).st_size
+
+    def fits(self, n: int) -> bool:
+        """Whether `n` more bytes stay within max-size (the caller then writes them at once)."""
+        return not self.max_size or self.size + n <= self.max_size
+
+    def append(self, data: bytes) -> None:
+        if self.max_size and self.size and self.size + len(data) > self.max_size:
+            os.close(self._fd)
+            rotate(self.path, self.max_file, self.compress)
+            self._open()
+        os.write(self._fd, data)
+        self.size += len(data)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 def log_files(path: str) -> list[str]:
     """The rotated files (`.N` or `.N.gz`), oldest first, then the live one."""
     d, base = os.path.split(path)
