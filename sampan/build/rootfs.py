@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from .copy_paths import resolve_rel
 from ..errors import InvalidParameter
 from ..userns import hooks as userns_hooks
 
@@ -61,47 +62,15 @@ def resolve_in_root(root: Path, path: str) -> tuple[list[str], list[str]]:
 
     Returns (existing components, missing components) of the resolved path.
     """
-    todo = [p for p in path.split("/") if p]
-    done: list[str] = []
-    hops = 0
-    while todo:
-        p = todo.pop(0)
-        if p == ".":
-            continue
-        if p == "..":
-            if done:
-                done.pop()
-            continue
-        full = os.path.join(root, *done, p)
+    parts = [p for p in resolve_rel(root, path).split("/") if p]
+    for i in range(len(parts)):
         try:
-            st = os.lstat(full)
-        except FileNotFoundError:
-            rest = [p] + todo
-            missing: list[str] = []
-            for q in rest:  # what is left is made as plain directories
-                if q in ("", "."):
-                    continue
-                if q == "..":
-                    if missing:
-                        missing.pop()
-                    elif done:
-                        done.pop()
-                    continue
-                missing.append(q)
-            return done, missing
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 40:
-                raise InvalidParameter(f"too many levels of symbolic links in {path}")
-            target = os.readlink(full)
-            if target.startswith("/"):
-                done = []
-            todo = [x for x in target.split("/") if x] + todo
-            continue
-        if not stat.S_ISDIR(st.st_mode) and todo:
+            st = os.lstat(os.path.join(root, *parts[:i + 1]))
+        except (FileNotFoundError, NotADirectoryError):
+            return parts[:i], parts[i:]  # what is left is made as plain directories
+        if not stat.S_ISDIR(st.st_mode) and i + 1 < len(parts):
             raise InvalidParameter(f"mkdir {path}: not a directory")
-        done.append(p)
-    return done, []
+    return parts, []
 
 
 def write_mkdir_layer(root: Path, path: str, out_tar: Path) -> bool:
